@@ -1,0 +1,468 @@
+//! Tickets, their timeline events and the people who act on them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::escalation::{AlertLevel, AlertPlan};
+use crate::roles::Role;
+use crate::sop::{EndKind, ProcedureId, StepId};
+
+/// A ticket number people can read aloud: `<SERVICE>-<YEAR>-<6 digits>`, e.g. `JIP-2026-000123`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TicketNumber(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid ticket number '{0}' (expected e.g. JIP-2026-000123)")]
+pub struct InvalidTicketNumber(pub String);
+
+impl TicketNumber {
+    pub fn new(service: &str, year: i16, seq: u64) -> Result<TicketNumber, InvalidTicketNumber> {
+        TicketNumber::from_str(&format!("{service}-{year:04}-{seq:06}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The service code, e.g. `JIP`.
+    pub fn service(&self) -> &str {
+        &self.0[..3]
+    }
+
+    pub fn year(&self) -> i16 {
+        self.0[4..8].parse().unwrap_or_default()
+    }
+
+    /// Finds the first ticket number in free text (e.g. a subject tag `[#JIP-2026-000123]`).
+    pub fn find_in(text: &str) -> Option<TicketNumber> {
+        let bytes = text.as_bytes();
+        (0..bytes.len()).find_map(|i| {
+            let candidate = text.get(i..)?;
+            let end = candidate.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).unwrap_or(candidate.len());
+            let word = &candidate[..end];
+            let before_ok = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+            let cut = word.get(..15)?;
+            let after_ok = word.len() == 15 || !word.as_bytes()[15].is_ascii_digit();
+            (before_ok && after_ok).then(|| cut.parse().ok()).flatten()
+        })
+    }
+}
+
+impl FromStr for TicketNumber {
+    type Err = InvalidTicketNumber;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let upper = s.trim().to_ascii_uppercase();
+        let b = upper.as_bytes();
+        let ok = b.len() == 15
+            && b[..3].iter().all(u8::is_ascii_uppercase)
+            && b[3] == b'-'
+            && b[4..8].iter().all(u8::is_ascii_digit)
+            && b[8] == b'-'
+            && b[9..].iter().all(u8::is_ascii_digit);
+        if ok { Ok(TicketNumber(upper)) } else { Err(InvalidTicketNumber(s.to_string())) }
+    }
+}
+
+impl TryFrom<String> for TicketNumber {
+    type Error = InvalidTicketNumber;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<TicketNumber> for String {
+    fn from(value: TicketNumber) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for TicketNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How the request reached the agency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Web,
+    /// A letter, entered by staff.
+    Letter,
+    /// A WhatsApp message, entered by staff.
+    Whatsapp,
+    /// A phone call, entered by staff.
+    Phone,
+}
+
+impl Channel {
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Email => "Email",
+            Channel::Web => "Formulir web",
+            Channel::Letter => "Surat",
+            Channel::Whatsapp => "WhatsApp",
+            Channel::Phone => "Telepon",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    /// Lower-cased; `None` for a request entered by staff without an address.
+    pub email: Option<String>,
+    pub name: String,
+    /// The requesting unit (OPD).
+    pub unit: String,
+    pub phone: Option<String>,
+}
+
+/// A staff member, as recorded on tickets and events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffRef {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+}
+
+/// A file kept with a ticket (in the attachment store; only its key is here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    /// The SOP item it satisfies (e.g. `berita_acara`), or `lampiran` for any attachment.
+    pub kind: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Where the bytes are (an S3 key).
+    pub key: String,
+    pub uploaded_at: Timestamp,
+    /// Whether the requester may see it on the status page.
+    pub public: bool,
+}
+
+/// The ticket's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Open,
+    Done,
+    Postponed,
+    PlannedWork,
+}
+
+impl Status {
+    pub fn is_closed(self) -> bool {
+        self != Status::Open
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Open => "Dalam proses",
+            Status::Done => "Selesai",
+            Status::Postponed => "Ditunda",
+            Status::PlannedWork => "Masuk program kegiatan",
+        }
+    }
+}
+
+impl From<EndKind> for Status {
+    fn from(end: EndKind) -> Self {
+        match end {
+            EndKind::Done => Status::Done,
+            EndKind::Postponed => Status::Postponed,
+            EndKind::PlannedWork => Status::PlannedWork,
+        }
+    }
+}
+
+/// Why the clock of the current step is stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum WaitReason {
+    /// The step itself is the requester's (e.g. confirming the schedule).
+    RequesterStep,
+    /// Staff asked the requester something.
+    InfoRequested { question: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub since: Timestamp,
+    #[serde(flatten)]
+    pub reason: WaitReason,
+}
+
+/// The step a ticket is at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentStep {
+    pub step: StepId,
+    /// Counts every step entry of the ticket: identifies this visit (escalation claims).
+    pub visit: u32,
+    pub started_at: Timestamp,
+    /// When the step is due and when each alert fires; `None` for requester steps.
+    pub plan: Option<AlertPlan>,
+    /// Set while the clock is stopped, waiting on the requester.
+    pub waiting: Option<Waiting>,
+    /// Working time spent waiting on the requester in this visit, in seconds.
+    pub waited_secs: i64,
+    /// The highest alert level already handled for this visit.
+    pub alerts_handled: Option<AlertLevel>,
+}
+
+impl CurrentStep {
+    pub fn due_at(&self) -> Option<Timestamp> {
+        if self.waiting.is_some() { None } else { self.plan.as_ref().map(|p| p.due) }
+    }
+}
+
+/// The whole-service clock (e.g. 8 working hours for the province's intranet service).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceClock {
+    pub started_at: Timestamp,
+    pub plan: AlertPlan,
+    pub paused_since: Option<Timestamp>,
+    pub waited_secs: i64,
+    pub alerts_handled: Option<AlertLevel>,
+}
+
+/// A finished step visit: the record the progress line and the service-level report use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: StepId,
+    pub visit: u32,
+    pub started_at: Timestamp,
+    pub ended_at: Timestamp,
+    pub due_at: Option<Timestamp>,
+    /// Working time spent on the step, less time waiting on the requester, in seconds.
+    pub working_secs: i64,
+    pub by: String,
+    pub outcome: Option<String>,
+}
+
+impl StepRecord {
+    pub fn within_limit(&self) -> Option<bool> {
+        self.due_at.map(|due| self.ended_at <= due)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub number: TicketNumber,
+    pub agency: String,
+    pub procedure: ProcedureId,
+    pub procedure_version: u32,
+    pub subject: String,
+    pub description: String,
+    /// Request details (location, number of users, …) and step outputs (schedule, …).
+    pub fields: BTreeMap<String, String>,
+    pub requester: Requester,
+    pub channel: Channel,
+    pub status: Status,
+    /// The reason of a postponement, or the note of planned work.
+    pub end_reason: Option<String>,
+    pub current: Option<CurrentStep>,
+    pub service_clock: Option<ServiceClock>,
+    pub assignee: Option<StaffRef>,
+    pub documents: Vec<Document>,
+    pub history: Vec<StepRecord>,
+    pub visits: u32,
+    /// Bumped by every event; the store writes conditionally on it.
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    /// Working time from the request to closing, less waiting on the requester.
+    pub service_working_secs: Option<i64>,
+    pub reopened: u32,
+    /// Related tickets (e.g. the closed one a late reply referred to).
+    pub related: Vec<TicketNumber>,
+    /// Hash of the requester's status token (the token itself is never stored).
+    pub token_hash: String,
+}
+
+impl Ticket {
+    pub fn current_step(&self) -> Option<&str> {
+        self.current.as_ref().map(|c| c.step.as_str())
+    }
+
+    pub fn due_at(&self) -> Option<Timestamp> {
+        self.current.as_ref().and_then(CurrentStep::due_at)
+    }
+
+    pub fn is_waiting_on_requester(&self) -> bool {
+        self.current.as_ref().is_some_and(|c| c.waiting.is_some())
+    }
+
+    /// When the SLA sweep must next look at the ticket: the earliest pending alert of
+    /// the current step or of the whole service. `None` when closed or waiting.
+    pub fn next_check(&self) -> Option<Timestamp> {
+        if self.status.is_closed() {
+            return None;
+        }
+        let step = self
+            .current
+            .as_ref()
+            .filter(|c| c.waiting.is_none())
+            .and_then(|c| c.plan.as_ref().and_then(|p| p.next_check(c.alerts_handled)));
+        let service = self
+            .service_clock
+            .as_ref()
+            .filter(|s| s.paused_since.is_none())
+            .and_then(|s| s.plan.next_check(s.alerts_handled));
+        match (step, service) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn document_of_kind(&self, kind: &str) -> Option<&Document> {
+        self.documents.iter().rev().find(|d| d.kind == kind)
+    }
+}
+
+/// Who did something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    Staff,
+    Requester,
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// Staff id, the requester's address, or `system`.
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    pub fn system() -> Actor {
+        Actor { kind: ActorKind::System, id: "system".into(), name: "Loket".into(), roles: Vec::new() }
+    }
+
+    pub fn requester(requester: &Requester) -> Actor {
+        Actor {
+            kind: ActorKind::Requester,
+            id: requester.email.clone().unwrap_or_default(),
+            name: requester.name.clone(),
+            roles: vec![Role::Pemohon],
+        }
+    }
+
+    pub fn staff(staff: &StaffRef, roles: Vec<Role>) -> Actor {
+        Actor { kind: ActorKind::Staff, id: staff.id.clone(), name: staff.name.clone(), roles }
+    }
+
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.roles.iter().any(|r| roles.contains(r))
+    }
+}
+
+/// What an event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Opened,
+    Completed,
+    Decided,
+    Routed,
+    Assigned,
+    Note,
+    /// The requester wrote (mail reply or status page).
+    Comment,
+    /// The requester confirmed what a requester step waited for.
+    Confirmed,
+    InfoRequested,
+    Resumed,
+    Reopened,
+    /// An automatic reply (out of office…) arrived on the ticket's thread.
+    AutoReply,
+    /// A mail we sent bounced.
+    DeliveryFailed,
+    /// Escalation or warning mail went out.
+    Escalated,
+}
+
+impl EventKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            EventKind::Opened => "Permohonan diterima",
+            EventKind::Completed => "Langkah selesai",
+            EventKind::Decided => "Keputusan",
+            EventKind::Routed => "Diteruskan ke layanan",
+            EventKind::Assigned => "Penugasan",
+            EventKind::Note => "Catatan internal",
+            EventKind::Comment => "Pesan pemohon",
+            EventKind::Confirmed => "Konfirmasi pemohon",
+            EventKind::InfoRequested => "Permintaan informasi",
+            EventKind::Resumed => "Dilanjutkan",
+            EventKind::Reopened => "Dibuka kembali",
+            EventKind::AutoReply => "Balasan otomatis",
+            EventKind::DeliveryFailed => "Email gagal terkirim",
+            EventKind::Escalated => "Eskalasi",
+        }
+    }
+}
+
+/// One entry of a ticket's timeline: append-only, never rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The ticket version this event produced (1 for the opening event).
+    pub seq: u64,
+    pub at: Timestamp,
+    pub kind: EventKind,
+    pub actor: Actor,
+    pub from_step: Option<StepId>,
+    pub to_step: Option<StepId>,
+    pub outcome: Option<String>,
+    pub note: Option<String>,
+    pub documents: Vec<Document>,
+    /// Internal events are hidden from the requester.
+    pub internal: bool,
+    /// Message-ID of the mail that caused this event, if any.
+    pub mail_in: Option<String>,
+    /// Status after the event.
+    pub status: Status,
+}
+
+/// Duration helper for records: whole seconds of a working duration.
+pub fn secs(d: SignedDuration) -> i64 {
+    d.as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_numbers_parse_and_print() {
+        let n = TicketNumber::new("JIP", 2026, 123).expect("valid");
+        assert_eq!(n.as_str(), "JIP-2026-000123");
+        assert_eq!(n.service(), "JIP");
+        assert_eq!(n.year(), 2026);
+        assert_eq!("jip-2026-000123".parse::<TicketNumber>(), Ok(n.clone()));
+        for bad in ["JIP-2026-12", "JI-2026-000123", "JIP_2026_000123", "", "JIP-2026-0001234"] {
+            assert!(bad.parse::<TicketNumber>().is_err(), "{bad}");
+        }
+        assert!(TicketNumber::new("JIP", 2026, 1_000_000).is_err());
+    }
+
+    #[test]
+    fn finds_numbers_in_subjects() {
+        let found = TicketNumber::find_in("Re: [#GJI-2026-000042] Internet mati").map(|n| n.to_string());
+        assert_eq!(found.as_deref(), Some("GJI-2026-000042"));
+        assert_eq!(TicketNumber::find_in("no number here"), None);
+        assert_eq!(TicketNumber::find_in("XGJI-2026-0000421"), None);
+    }
+}
