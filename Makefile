@@ -3,8 +3,13 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
+PYTHON ?= python3
+MINISTACK_VENV := .venv/ministack
+MINISTACK := $(MINISTACK_VENV)/bin/ministack
 
-.PHONY: run test lint unit bench catalog clean
+.PHONY: run test lint unit bench catalog clean venv
+
+venv: $(MINISTACK)
 
 ## run: load and validate the SOP catalog and agency profiles, and show what was loaded
 run: catalog
@@ -19,8 +24,16 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-unit:
-	$(CARGO) test --workspace --locked
+unit: $(MINISTACK)
+	LOKET_MINISTACK=$(abspath $(MINISTACK)) $(CARGO) test --workspace --locked
+
+## the local AWS emulator (MiniStack), pinned, in its own venv
+$(MINISTACK): tools/python/ministack.txt tools/python/ministack.lock.txt
+	rm -rf $(MINISTACK_VENV)
+	$(PYTHON) -m venv $(MINISTACK_VENV)
+	$(MINISTACK_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		-r tools/python/ministack.txt -c tools/python/ministack.lock.txt
+	touch $@
 
 ## bench: criterion benchmarks (figures go to BENCHMARKS.md)
 bench:

@@ -1,0 +1,560 @@
+//! `DynamoTicketStore`: the [`TicketStore`] port on one DynamoDB table (see `schema.rs`).
+//!
+//! Creating a ticket, once per idempotency key and with gap-free numbers:
+//! 1. claim the key: a conditional put of a *pending* idempotency record with a lease
+//!    (a second delivery finds it and is told "duplicate" or "in progress");
+//! 2. allocate the number: an atomic `ADD` on the service's counter for the year;
+//! 3. one transaction: the ticket, its first event, its queue entries, and the
+//!    idempotency record marked done (conditional on our claim still holding).
+//!
+//! A number is skipped only if a process dies between 2 and 3 and another takes over
+//! the expired claim. Every transition is one transaction conditional on the version.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use jiff::{SignedDuration, Timestamp};
+use loket_domain::Role;
+use loket_domain::ports::{Created, Page, QueueEntry, StoreError, SweepPage, TicketStore};
+use loket_domain::sop::Catalog;
+use loket_domain::ticket::{Event, Ticket, TicketNumber};
+use loket_domain::workflow::{Applied, TransitionError};
+use serde::{Deserialize, Serialize};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+
+use super::schema::{BY_DUE, BY_QUEUE, BY_REQUESTER, PK, SK};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How long a claim on an idempotency key holds before another delivery may take over.
+const CLAIM_LEASE: SignedDuration = SignedDuration::from_secs(60);
+/// How long idempotency records are kept (then DynamoDB's TTL removes them).
+const IDEMPOTENCY_TTL: SignedDuration = SignedDuration::from_hours(24 * 30);
+/// The partition of the sparse due index.
+const DUE_PARTITION: &str = "DUE";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TicketItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    /// Top-level copy of `ticket.version` for condition expressions.
+    version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi_requester_pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi_requester_sk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi_due_pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi_due_sk: Option<String>,
+    ticket: Ticket,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EventItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    event: Event,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct QueueItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    gsi_queue_pk: String,
+    gsi_queue_sk: String,
+    entry: QueueEntry,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IdempotencyItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    state: String,
+    owner: String,
+    lease_until: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    number: Option<String>,
+    expires_at: i64,
+}
+
+fn ticket_pk(number: &TicketNumber) -> String {
+    format!("T#{number}")
+}
+
+/// UTC, second resolution, fixed width: sorts as text in time order.
+fn sort_time(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// The DynamoDB ticket store.
+#[derive(Debug, Clone)]
+pub struct DynamoTicketStore {
+    client: Client,
+    table: String,
+    catalog: Catalog,
+}
+
+static OWNER_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A token that tells this claim apart from any other process's.
+fn owner_token() -> String {
+    let seq = OWNER_SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{}-{seq}", std::process::id(), Timestamp::now().as_nanosecond())
+}
+
+type HttpResponse = aws_sdk_dynamodb::config::http::HttpResponse;
+
+/// Maps an SDK error: throttling, timeouts and 5xx (after the SDK's own retries) are
+/// `Unavailable`; the rest is `Other`, with the operation named for the log.
+fn sdk_error<E>(operation: &str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    const TRANSIENT: [&str; 6] = [
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    ];
+    match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(format!("{operation}: {err}"))
+        }
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("unknown");
+            let message = service.err().message().unwrap_or_default();
+            if TRANSIENT.contains(&code) || service.raw().status().is_server_error() {
+                StoreError::Unavailable(format!("{operation}: {code}: {message}"))
+            } else {
+                StoreError::Other(format!("{operation}: {code}: {message}"))
+            }
+        }
+        _ => StoreError::Other(format!("{operation}: {err}")),
+    }
+}
+
+/// Whether a service error has this code.
+fn is_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>, code: &str) -> bool {
+    matches!(err, SdkError::ServiceError(service) if service.err().code() == Some(code))
+}
+
+fn to_dynamo<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    to_item(value).map_err(|e| StoreError::Corrupt(format!("serialize: {e}")))
+}
+
+fn from_dynamo<'a, T: Deserialize<'a>>(item: Item) -> Result<T, StoreError> {
+    from_item(item).map_err(|e| StoreError::Corrupt(format!("deserialize: {e}")))
+}
+
+/// Cursors are the JSON of a LastEvaluatedKey (all our key attributes are strings).
+fn encode_cursor(key: Option<&Item>) -> Option<String> {
+    let key = key?;
+    let map: BTreeMap<&str, &str> =
+        key.iter().filter_map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str()))).collect();
+    serde_json::to_string(&map).ok()
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<Item>, StoreError> {
+    let Some(cursor) = cursor else { return Ok(None) };
+    let map: BTreeMap<String, String> =
+        serde_json::from_str(cursor).map_err(|_| StoreError::Other("invalid page cursor".into()))?;
+    Ok(Some(map.into_iter().map(|(k, v)| (k, s(v))).collect()))
+}
+
+impl DynamoTicketStore {
+    /// `catalog` tells which roles perform each step (for the queue entries).
+    pub fn new(client: Client, table: impl Into<String>, catalog: Catalog) -> DynamoTicketStore {
+        DynamoTicketStore { client, table: table.into(), catalog }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn ticket_item(&self, ticket: &Ticket) -> Result<Item, StoreError> {
+        let next_check = ticket.next_check();
+        let item = TicketItem {
+            pk: ticket_pk(&ticket.number),
+            sk: "META".into(),
+            entity: "ticket".into(),
+            version: ticket.version,
+            gsi_requester_pk: ticket.requester.email.as_ref().map(|e| format!("R#{}", e.to_lowercase())),
+            gsi_requester_sk: ticket
+                .requester
+                .email
+                .as_ref()
+                .map(|_| format!("{}#{}", sort_time(ticket.created_at), ticket.number)),
+            gsi_due_pk: next_check.map(|_| DUE_PARTITION.to_string()),
+            gsi_due_sk: next_check.map(|at| format!("{}#{}", sort_time(at), ticket.number)),
+            ticket: ticket.clone(),
+        };
+        to_dynamo(&item)
+    }
+
+    fn event_item(&self, number: &TicketNumber, event: &Event) -> Result<Item, StoreError> {
+        to_dynamo(&EventItem {
+            pk: ticket_pk(number),
+            sk: format!("E#{:010}", event.seq),
+            entity: "event".into(),
+            event: event.clone(),
+        })
+    }
+
+    /// One queue entry per staff role of the ticket's current step.
+    fn queue_entries(&self, ticket: &Ticket) -> Vec<QueueEntry> {
+        let Some(current) = ticket.current.as_ref() else { return Vec::new() };
+        let Some(step) = self.catalog.get(&ticket.procedure).and_then(|p| p.step(&current.step)) else {
+            return Vec::new();
+        };
+        step.staff_roles()
+            .into_iter()
+            .map(|role| QueueEntry {
+                number: ticket.number.clone(),
+                role,
+                procedure: ticket.procedure.clone(),
+                step: current.step.clone(),
+                visit: current.visit,
+                due_at: current.due_at(),
+                subject: ticket.subject.clone(),
+                unit: ticket.requester.unit.clone(),
+                requester_name: ticket.requester.name.clone(),
+                version: ticket.version,
+            })
+            .collect()
+    }
+
+    fn queue_item(&self, entry: &QueueEntry) -> Result<Item, StoreError> {
+        // Steps waiting on the requester sort after everything with a deadline.
+        let due = entry.due_at.map_or_else(|| "~".to_string(), sort_time);
+        to_dynamo(&QueueItem {
+            pk: ticket_pk(&entry.number),
+            sk: format!("Q#{}", entry.role),
+            entity: "queue".into(),
+            gsi_queue_pk: format!("Q#{}", entry.role),
+            gsi_queue_sk: format!("{due}#{}", entry.number),
+            entry: entry.clone(),
+        })
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string));
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(|e| StoreError::Other(format!("build put: {e}")))?)
+            .build())
+    }
+
+    fn delete(&self, pk: String, sk: String) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder().table_name(&self.table).key(PK, s(pk)).key(SK, s(sk));
+        Ok(TransactWriteItem::builder()
+            .delete(delete.build().map_err(|e| StoreError::Other(format!("build delete: {e}")))?)
+            .build())
+    }
+
+    /// Step 1 of create: claim the key, or learn what became of it.
+    async fn claim(&self, key: &str, owner: &str, now: Timestamp) -> Result<Option<Created>, StoreError> {
+        let record = IdempotencyItem {
+            pk: format!("I#{key}"),
+            sk: "I".into(),
+            entity: "idempotency".into(),
+            state: "pending".into(),
+            owner: owner.to_string(),
+            lease_until: (now + CLAIM_LEASE).as_second(),
+            number: None,
+            expires_at: (now + IDEMPOTENCY_TTL).as_second(),
+        };
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_dynamo(&record)?))
+            .condition_expression("attribute_not_exists(pk) OR (#state = :pending AND lease_until < :now)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":now", AttributeValue::N(now.as_second().to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(None),
+            Err(err) if is_code(&err, "ConditionalCheckFailedException") => {
+                let existing = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key(PK, s(format!("I#{key}")))
+                    .key(SK, s("I"))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("get idempotency", e))?;
+                let record: Option<IdempotencyItem> = existing.item.map(from_dynamo).transpose()?;
+                match record {
+                    Some(IdempotencyItem { state, number: Some(number), .. }) if state == "done" => {
+                        let number = number.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+                        Ok(Some(Created::Duplicate(number)))
+                    }
+                    _ => Err(StoreError::InProgress),
+                }
+            }
+            Err(err) => Err(sdk_error("claim idempotency key", err)),
+        }
+    }
+
+    /// Step 2 of create: the next number of the service for the year.
+    async fn allocate(&self, service: &str, year: i16) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("C#{service}#{year}")))
+            .key(SK, s("C"))
+            .update_expression("ADD n :one SET entity = :entity")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":entity", s("counter"))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| sdk_error("allocate number", e))?;
+        out.attributes
+            .and_then(|a| a.get("n").and_then(|n| n.as_n().ok()).and_then(|n| n.parse().ok()))
+            .ok_or_else(|| StoreError::Corrupt("counter without n".into()))
+    }
+
+    async fn current(&self, number: &TicketNumber) -> Result<Ticket, StoreError> {
+        self.get(number).await
+    }
+}
+
+impl TicketStore for DynamoTicketStore {
+    async fn create<F>(&self, idempotency_key: &str, service: &str, year: i16, build: F) -> Result<Created, StoreError>
+    where
+        F: FnOnce(TicketNumber) -> Result<Applied, TransitionError> + Send,
+    {
+        let owner = owner_token();
+        let now = Timestamp::now();
+        if let Some(done) = self.claim(idempotency_key, &owner, now).await? {
+            return Ok(done);
+        }
+        let seq = self.allocate(service, year).await?;
+        let number = TicketNumber::new(service, year, seq).map_err(|e| StoreError::Other(e.to_string()))?;
+        let applied = build(number.clone()).map_err(StoreError::Rejected)?;
+
+        let mut writes = vec![
+            self.put(self.ticket_item(&applied.ticket)?, Some("attribute_not_exists(pk)"))?,
+            self.put(self.event_item(&number, &applied.event)?, Some("attribute_not_exists(pk)"))?,
+        ];
+        for entry in self.queue_entries(&applied.ticket) {
+            writes.push(self.put(self.queue_item(&entry)?, None)?);
+        }
+        let done = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(format!("I#{idempotency_key}")))
+            .key(SK, s("I"))
+            .update_expression("SET #state = :done, #number = :number")
+            .condition_expression("#state = :pending AND #owner = :owner")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#number", "number")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":number", s(number.to_string()))
+            .build()
+            .map_err(|e| StoreError::Other(format!("build update: {e}")))?;
+        writes.push(TransactWriteItem::builder().update(done).build());
+
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(Created::New(Box::new(applied))),
+            Err(err) if is_code(&err, "TransactionCanceledException") => {
+                // Our claim was taken over (we were slower than the lease): the other
+                // delivery owns the key now.
+                tracing::warn!(key = idempotency_key, number = %number, "claim lost before the ticket was written; number skipped");
+                Err(StoreError::InProgress)
+            }
+            Err(err) => Err(sdk_error("create ticket", err)),
+        }
+    }
+
+    async fn get(&self, number: &TicketNumber) -> Result<Ticket, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(ticket_pk(number)))
+            .key(SK, s("META"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("get ticket", e))?;
+        let item = out.item.ok_or(StoreError::NotFound)?;
+        Ok(from_dynamo::<TicketItem>(item)?.ticket)
+    }
+
+    async fn timeline(&self, number: &TicketNumber) -> Result<Vec<Event>, StoreError> {
+        let mut events = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
+                .expression_attribute_values(":pk", s(ticket_pk(number)))
+                .expression_attribute_values(":e", s("E#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("query timeline", e))?;
+            for item in out.items.unwrap_or_default() {
+                events.push(from_dynamo::<EventItem>(item)?.event);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(events)
+    }
+
+    async fn apply(&self, applied: &Applied, expected_version: u64) -> Result<(), StoreError> {
+        let ticket = &applied.ticket;
+        let number = &ticket.number;
+        let put_ticket = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.ticket_item(ticket)?))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Other(format!("build put: {e}")))?;
+        let mut writes = vec![
+            TransactWriteItem::builder().put(put_ticket).build(),
+            self.put(self.event_item(number, &applied.event)?, Some("attribute_not_exists(pk)"))?,
+        ];
+        // Queue entries: put the new step's roles, delete the roles that left.
+        let new_entries = self.queue_entries(ticket);
+        let new_roles: HashSet<Role> = new_entries.iter().map(|e| e.role).collect();
+        for role in Role::STAFF {
+            if !new_roles.contains(&role) {
+                // Deleting an absent item is fine and keeps this free of a read.
+                writes.push(self.delete(ticket_pk(number), format!("Q#{role}"))?);
+            }
+        }
+        for entry in &new_entries {
+            writes.push(self.put(self.queue_item(entry)?, None)?);
+        }
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if is_code(&err, "TransactionCanceledException") => {
+                let old = match &err {
+                    SdkError::ServiceError(service) => match service.err() {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => c
+                            .cancellation_reasons()
+                            .first()
+                            .filter(|r| r.code() == Some("ConditionalCheckFailed"))
+                            .and_then(|r| r.item().cloned()),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let current = match old {
+                    Some(item) if !item.is_empty() => from_dynamo::<TicketItem>(item)?.ticket,
+                    _ => self.current(number).await?,
+                };
+                if current.version == expected_version {
+                    // Cancelled for another reason (a concurrent transaction): transient.
+                    Err(StoreError::Unavailable("transaction conflict, try again".into()))
+                } else {
+                    Err(StoreError::Conflict(Box::new(current)))
+                }
+            }
+            Err(err) => Err(sdk_error("apply transition", err)),
+        }
+    }
+
+    async fn queue(&self, role: Role, limit: i32, cursor: Option<&str>) -> Result<Page<QueueEntry>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_QUEUE.name)
+            .key_condition_expression("gsi_queue_pk = :pk")
+            .expression_attribute_values(":pk", s(format!("Q#{role}")))
+            .limit(limit.max(1))
+            .set_exclusive_start_key(decode_cursor(cursor)?)
+            .send()
+            .await
+            .map_err(|e| sdk_error("query queue", e))?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_dynamo::<QueueItem>(item).map(|q| q.entry))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next: encode_cursor(out.last_evaluated_key.as_ref()) })
+    }
+
+    async fn by_requester(&self, email: &str, limit: i32) -> Result<Vec<Ticket>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_REQUESTER.name)
+            .key_condition_expression("gsi_requester_pk = :pk")
+            .expression_attribute_values(":pk", s(format!("R#{}", email.trim().to_lowercase())))
+            .scan_index_forward(false)
+            .limit(limit.max(1))
+            .send()
+            .await
+            .map_err(|e| sdk_error("query requester", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_dynamo::<TicketItem>(item).map(|t| t.ticket))
+            .collect()
+    }
+
+    async fn due(&self, now: Timestamp, limit: i32, cursor: Option<&str>) -> Result<SweepPage, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_DUE.name)
+            .key_condition_expression("gsi_due_pk = :pk AND gsi_due_sk <= :upper")
+            .expression_attribute_values(":pk", s(DUE_PARTITION))
+            // '~' sorts after every ticket number character.
+            .expression_attribute_values(":upper", s(format!("{}#~", sort_time(now))))
+            .limit(limit.max(1))
+            .set_exclusive_start_key(decode_cursor(cursor)?)
+            .send()
+            .await
+            .map_err(|e| sdk_error("query due", e))?;
+        let items = out.items.unwrap_or_default();
+        let items_read = items.len();
+        let tickets = items
+            .into_iter()
+            .map(|item| from_dynamo::<TicketItem>(item).map(|t| t.ticket))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SweepPage { tickets, items_read, next: encode_cursor(out.last_evaluated_key.as_ref()) })
+    }
+}
