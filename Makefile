@@ -7,7 +7,7 @@ PYTHON ?= python3
 MINISTACK_VENV := .venv/ministack
 MINISTACK := $(MINISTACK_VENV)/bin/ministack
 
-.PHONY: run test lint unit bench catalog clean venv
+.PHONY: run test lint unit bench bench-sweep catalog clean venv
 
 venv: $(MINISTACK)
 
@@ -38,6 +38,11 @@ $(MINISTACK): tools/python/ministack.txt tools/python/ministack.lock.txt
 ## bench: criterion benchmarks (figures go to BENCHMARKS.md)
 bench:
 	$(CARGO) bench -p loket-domain --bench calendar
+
+## bench-sweep: the SLA due sweep at 100,000 open tickets, 50 late (on MiniStack)
+bench-sweep: $(MINISTACK)
+	$(CARGO) build --release -p loket-tests --bin bench-due-sweep
+	LOKET_MINISTACK=$(abspath $(MINISTACK)) ./target/release/bench-due-sweep 100000 50
 
 clean:
 	$(CARGO) clean

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Delete, Put, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    WriteRequest,
 };
 use jiff::{SignedDuration, Timestamp};
 use loket_domain::Role;
@@ -337,6 +338,77 @@ impl DynamoTicketStore {
         out.attributes
             .and_then(|a| a.get("n").and_then(|n| n.as_n().ok()).and_then(|n| n.parse().ok()))
             .ok_or_else(|| StoreError::Corrupt("counter without n".into()))
+    }
+
+    /// Imports tickets that exist elsewhere (migration from the old registers, load
+    /// tests): each ticket with its opening event and queue entries, in batches of 25,
+    /// retrying what DynamoDB leaves unprocessed. Counters are raised to the highest
+    /// imported number per service and year so new numbers continue after them.
+    pub async fn import(&self, opened: &[Applied]) -> Result<(), StoreError> {
+        let mut requests = Vec::new();
+        let mut highest: BTreeMap<(String, i16), u64> = BTreeMap::new();
+        for applied in opened {
+            let ticket = &applied.ticket;
+            requests.push(self.ticket_item(ticket)?);
+            requests.push(self.event_item(&ticket.number, &applied.event)?);
+            for entry in self.queue_entries(ticket) {
+                requests.push(self.queue_item(&entry)?);
+            }
+            let seq: u64 = ticket.number.as_str()[9..].parse().unwrap_or(0);
+            let key = (ticket.number.service().to_string(), ticket.number.year());
+            let top = highest.entry(key).or_insert(0);
+            *top = (*top).max(seq);
+        }
+        for chunk in requests.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .map(|put| WriteRequest::builder().put_request(put).build())
+                        .map_err(|e| StoreError::Other(format!("build put: {e}")))
+                })
+                .collect::<Result<_, _>>()?;
+            for attempt in 0..8u32 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("import batch", e))?;
+                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                // Back off before retrying what was left unprocessed.
+                tokio::time::sleep(std::time::Duration::from_millis(25u64 << attempt.min(6))).await;
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable(format!("{} items left unprocessed", pending.len())));
+            }
+        }
+        for ((service, year), top) in highest {
+            let raised = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(format!("C#{service}#{year}")))
+                .key(SK, s("C"))
+                .update_expression("SET n = :top, entity = :entity")
+                .condition_expression("attribute_not_exists(n) OR n < :top")
+                .expression_attribute_values(":top", AttributeValue::N(top.to_string()))
+                .expression_attribute_values(":entity", s("counter"))
+                .send()
+                .await;
+            match raised {
+                Ok(_) => {}
+                Err(err) if is_code(&err, "ConditionalCheckFailedException") => {}
+                Err(err) => return Err(sdk_error("raise counter", err)),
+            }
+        }
+        Ok(())
     }
 
     async fn current(&self, number: &TicketNumber) -> Result<Ticket, StoreError> {
