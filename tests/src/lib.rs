@@ -129,3 +129,94 @@ pub fn unique_name(prefix: &str) -> String {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}-{}-{n}-{nanos}", std::process::id())
 }
+
+/// `GET` a path of the local endpoint and return the body (for MiniStack's admin API,
+/// e.g. `/_ministack/ses/messages`).
+pub fn get_admin(path: &str) -> String {
+    let endpoint = endpoint();
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(authority).expect("connect to the local endpoint");
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+}
+
+/// The mail SES accepted so far, as MiniStack reports it (a flat list of messages).
+pub fn sent_mail() -> Vec<serde_json::Value> {
+    let body = get_admin("/_ministack/ses/messages");
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    fn collect(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+        match v {
+            serde_json::Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
+            serde_json::Value::Object(map) if map.contains_key("MessageId") => out.push(v.clone()),
+            serde_json::Value::Object(map) => map.values().for_each(|i| collect(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    collect(&value, &mut out);
+    out
+}
+
+/// An SES receipt event of the real shape for a message stored at `<prefix><ses_id>`:
+/// headers as SES lists them, `commonHeaders` (without `to` when the message has none,
+/// as SES sometimes sends), and the receipt verdicts (`spam=FAIL` and the like; the rest
+/// PASS).
+pub fn ses_event(ses_id: &str, raw: &[u8], recipients: &[&str], verdicts: &str) -> serde_json::Value {
+    use serde_json::json;
+    let message = mail_parser::MessageParser::default().parse(raw);
+    let headers: Vec<serde_json::Value> = message
+        .as_ref()
+        .map(|m| m.headers_raw().map(|(n, v)| json!({"name": n, "value": v.trim()})).collect())
+        .unwrap_or_default();
+    let from: Vec<String> = message
+        .as_ref()
+        .and_then(|m| m.from())
+        .map(|a| a.iter().filter_map(|m| m.address().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let mut common = json!({
+        "from": from,
+        "messageId": message.as_ref().and_then(|m| m.message_id()).unwrap_or_default(),
+        "subject": message.as_ref().and_then(|m| m.subject()).unwrap_or_default(),
+    });
+    if let Some(to) = message.as_ref().and_then(|m| m.to()) {
+        common["to"] = json!(to.iter().filter_map(|m| m.address().map(str::to_string)).collect::<Vec<_>>());
+    }
+    let verdict = |name: &str| {
+        let status = verdicts
+            .split([',', ' '])
+            .find_map(|p| p.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+            .unwrap_or_else(|| "PASS".into());
+        json!({"status": status})
+    };
+    json!({"Records": [{
+        "eventSource": "aws:ses",
+        "eventVersion": "1.0",
+        "ses": {
+            "mail": {
+                "timestamp": "2026-11-23T02:00:00.000Z",
+                "source": from.first().cloned().unwrap_or_default(),
+                "messageId": ses_id,
+                "destination": recipients,
+                "headersTruncated": false,
+                "headers": headers,
+                "commonHeaders": common,
+            },
+            "receipt": {
+                "timestamp": "2026-11-23T02:00:00.000Z",
+                "processingTimeMillis": 120,
+                "recipients": recipients,
+                "spamVerdict": verdict("spam"),
+                "virusVerdict": verdict("virus"),
+                "spfVerdict": verdict("spf"),
+                "dkimVerdict": verdict("dkim"),
+                "dmarcVerdict": verdict("dmarc"),
+                "action": {"type": "Lambda", "functionArn": "arn:aws:lambda:ap-southeast-3:000000000000:function:email-intake", "invocationType": "Event"}
+            }
+        }
+    }]})
+}

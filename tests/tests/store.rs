@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use loket_aws::DynamoTicketStore;
 use loket_aws::dynamo::schema;
-use loket_domain::ports::{Created, StoreError, TicketStore};
+use loket_domain::ports::{Created, StoreError, TicketStore, create_once};
 use loket_domain::ticket::{Actor, Channel, Requester, StaffRef};
 use loket_domain::workflow::{Action, Applied, NewTicket};
 use loket_domain::{Agency, Catalog, Role, Ticket, TicketNumber, Workflow};
@@ -75,11 +75,10 @@ impl Env {
     ) -> Result<Created, StoreError> {
         let service = self.catalog.get(procedure).expect("procedure").service.clone();
         let wf = self.wf();
-        self.store
-            .create(key, &service, 2026, move |number| {
-                wf.open(self.new_ticket(number, procedure, email, at, description))
-            })
-            .await
+        create_once(&self.store, key, &service, 2026, move |number| {
+            wf.open(self.new_ticket(number, procedure, email, at, description)).map(|a| (a, Vec::new()))
+        })
+        .await
     }
 
     async fn created(&self, key: &str, procedure: &str, email: &str, at: Timestamp) -> Ticket {
@@ -166,7 +165,7 @@ async fn the_same_request_delivered_concurrently_makes_one_ticket() {
 
 async fn act(env: &Env, ticket: &Ticket, actor: &Actor, action: Action) -> Applied {
     let applied = env.wf().apply(ticket, actor, action, ticket.version, now()).expect("allowed");
-    env.store.apply(&applied, ticket.version).await.expect("stored");
+    env.store.apply(&applied, ticket.version, &[], None).await.expect("stored");
     applied
 }
 
@@ -260,7 +259,7 @@ async fn sixteen_concurrent_transitions_one_winner() {
         tasks.push(tokio::spawn(async move {
             let action = Action::Note { text: format!("catatan {i}") };
             let applied = env.wf().apply(&ticket, &staff(Role::Kasi), action, ticket.version, now()).expect("allowed");
-            env.store.apply(&applied, ticket.version).await
+            env.store.apply(&applied, ticket.version, &[], None).await
         }));
     }
     let mut wins = 0;
@@ -284,7 +283,7 @@ async fn a_stale_write_gets_the_current_state() {
         .wf()
         .apply(&ticket, &staff(Role::Kasi), Action::Note { text: "telat".into() }, ticket.version, now())
         .expect("allowed");
-    match env.store.apply(&late, ticket.version).await {
+    match env.store.apply(&late, ticket.version, &[], None).await {
         Err(StoreError::Conflict(current)) => assert_eq!(*current, moved),
         other => panic!("expected a conflict, got {other:?}"),
     }

@@ -11,6 +11,7 @@ pub mod agency;
 pub mod calendar;
 pub mod escalation;
 pub mod limit;
+pub mod mail;
 pub mod ports;
 pub mod roles;
 pub mod sop;

@@ -7,9 +7,62 @@ use std::future::Future;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::mail::compose::Outgoing;
 use crate::roles::Role;
 use crate::ticket::{Event, Ticket, TicketNumber};
 use crate::workflow::{Applied, TransitionError};
+
+/// What became of a request (a mail, a form submission) recorded under its idempotency
+/// key: a second delivery is told the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// `new_ticket`, `appended`, `quarantined`, `dropped`.
+    pub kind: String,
+    pub number: Option<TicketNumber>,
+    pub reason: String,
+}
+
+impl Outcome {
+    pub fn new(kind: &str, number: Option<TicketNumber>, reason: impl Into<String>) -> Outcome {
+        Outcome { kind: kind.to_string(), number, reason: reason.into() }
+    }
+}
+
+/// A claim on an idempotency key, held while the request is processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToken {
+    pub key: String,
+    pub owner: String,
+}
+
+/// The result of claiming an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours to process; finish it with the outcome.
+    Fresh(ClaimToken),
+    /// Processed before: what became of it.
+    Done(Outcome),
+    /// Another delivery is processing it right now (its lease has not expired).
+    InProgress,
+}
+
+/// A mail written to the outbox with the change that implies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMail {
+    pub number: TicketNumber,
+    pub mail: Outgoing,
+}
+
+/// A message set aside, with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub id: String,
+    pub at: jiff::Timestamp,
+    pub reason: String,
+    pub raw_key: String,
+    pub from: String,
+    pub subject: String,
+}
 
 /// The outcome of creating a ticket under an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,28 +135,74 @@ pub struct SweepPage {
     pub next: Option<String>,
 }
 
+/// What `create` builds once the number is known: the opened ticket and its mail.
+pub type Opened = (Applied, Vec<Outgoing>);
+
 /// Where tickets live.
 pub trait TicketStore {
-    /// Creates a ticket once per idempotency key: `build` gets the allocated number and
-    /// returns the opened ticket. A key seen before gives [`Created::Duplicate`].
+    /// Claims an idempotency key (inbound Message-ID or SES id, form key) for processing.
+    fn claim(&self, key: &str) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Records the outcome of a claim that wrote no ticket (quarantined, dropped).
+    fn finish(&self, claim: &ClaimToken, outcome: &Outcome) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creates a ticket under a claim: `build` gets the allocated number and returns the
+    /// opened ticket and its mail; the ticket, its first event, its queue entries, the
+    /// mail (pending in the outbox) and the claim's outcome are one transaction.
     fn create<F>(
         &self,
-        idempotency_key: &str,
+        claim: &ClaimToken,
         service: &str,
         year: i16,
+        reason: &str,
         build: F,
     ) -> impl Future<Output = Result<Created, StoreError>> + Send
     where
-        F: FnOnce(TicketNumber) -> Result<Applied, TransitionError> + Send;
+        F: FnOnce(TicketNumber) -> Result<Opened, TransitionError> + Send;
+
+    /// Marks an outbox mail sent, with the id SES gave it.
+    fn mark_sent(
+        &self,
+        number: &TicketNumber,
+        key: &str,
+        ses_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks an outbox mail failed (a bounce), with the reason; false if there is no such mail.
+    fn mark_failed(
+        &self,
+        number: &TicketNumber,
+        key: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Outbox mail still pending, oldest first.
+    fn pending_mail(&self, limit: i32) -> impl Future<Output = Result<Vec<OutboxMail>, StoreError>> + Send;
+
+    /// The ticket of a mail we sent, by the Message-ID SES gave it.
+    fn ticket_of_ses_id(&self, ses_id: &str) -> impl Future<Output = Result<Option<TicketNumber>, StoreError>> + Send;
+
+    /// Keeps a record of a quarantined message (its raw bytes stay in the mail bucket).
+    fn quarantine(&self, record: &Quarantined) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts one more new ticket from a sender in the current hour; returns the count.
+    fn count_sender(&self, sender: &str, now: Timestamp) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     fn get(&self, number: &TicketNumber) -> impl Future<Output = Result<Ticket, StoreError>> + Send;
 
     /// The ticket's events, oldest first.
     fn timeline(&self, number: &TicketNumber) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
 
-    /// Writes an applied action, conditional on the ticket still being at
-    /// `expected_version`; a lost race gives [`StoreError::Conflict`].
-    fn apply(&self, applied: &Applied, expected_version: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Writes an applied action and the mail it implies, conditional on the ticket still
+    /// being at `expected_version` (a lost race gives [`StoreError::Conflict`]); with a
+    /// claim, its outcome is recorded in the same transaction.
+    fn apply(
+        &self,
+        applied: &Applied,
+        expected_version: u64,
+        outbox: &[Outgoing],
+        claim: Option<(&ClaimToken, &Outcome)>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// A role's queue, soonest due first (steps waiting on the requester last).
     fn queue(
@@ -123,4 +222,55 @@ pub trait TicketStore {
         limit: i32,
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<SweepPage, StoreError>> + Send;
+}
+
+/// Claims `key` and creates the ticket once: a key seen before gives
+/// [`Created::Duplicate`], one being processed elsewhere [`StoreError::InProgress`].
+pub async fn create_once<S, F>(store: &S, key: &str, service: &str, year: i16, build: F) -> Result<Created, StoreError>
+where
+    S: TicketStore,
+    F: FnOnce(TicketNumber) -> Result<Opened, TransitionError> + Send,
+{
+    match store.claim(key).await? {
+        Claim::Fresh(claim) => store.create(&claim, service, year, "ticket created", build).await,
+        Claim::Done(Outcome { number: Some(number), .. }) => Ok(Created::Duplicate(number)),
+        Claim::Done(outcome) => {
+            Err(StoreError::Other(format!("key already used: {} ({})", outcome.kind, outcome.reason)))
+        }
+        Claim::InProgress => Err(StoreError::InProgress),
+    }
+}
+
+/// What reading a raw message found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawMail {
+    Found(Vec<u8>),
+    /// Larger than the limit: not read (its size).
+    TooLarge(u64),
+    Missing,
+}
+
+/// Why a blob or mail operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IoError {
+    /// Throttling, timeouts, 5xx: try again later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Refused for good (e.g. SES MessageRejected: unverified sender).
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+/// Raw mail and attachments (S3).
+pub trait RawMailStore {
+    /// Reads a raw message if it is at most `max_bytes` (checked before reading).
+    fn fetch(&self, key: &str, max_bytes: u64) -> impl Future<Output = Result<RawMail, IoError>> + Send;
+
+    /// Stores an attachment.
+    fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> impl Future<Output = Result<(), IoError>> + Send;
+}
+
+/// Sends composed mail (SES `SendRawEmail`); returns the provider's message id.
+pub trait Mailer {
+    fn send(&self, mail: &Outgoing) -> impl Future<Output = Result<String, IoError>> + Send;
 }

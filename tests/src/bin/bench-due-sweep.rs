@@ -30,7 +30,8 @@ async fn main() -> anyhow::Result<()> {
     let wf = Workflow::new(&catalog, &agency);
 
     let now = Timestamp::now();
-    let requester = Requester { email: Some("pic@opd.go.id".into()), name: "PIC".into(), unit: "Dinas".into(), phone: None };
+    let requester =
+        Requester { email: Some("pic@opd.go.id".into()), name: "PIC".into(), unit: "Dinas".into(), phone: None };
     let load = Instant::now();
     let mut batch = Vec::new();
     for i in 1..=open {
@@ -81,7 +82,11 @@ async fn main() -> anyhow::Result<()> {
         found = tickets;
     }
     samples.sort_by(f64::total_cmp);
-    println!("due_sweep open={open} late={late} items_read={read} due_found={found} p50_ms={:.1} max_ms={:.1}", samples[samples.len() / 2], samples[samples.len() - 1]);
+    println!(
+        "due_sweep open={open} late={late} items_read={read} due_found={found} p50_ms={:.1} max_ms={:.1}",
+        samples[samples.len() / 2],
+        samples[samples.len() - 1]
+    );
     anyhow::ensure!(found as u64 == late, "the sweep found {found} late tickets, expected {late}");
     Ok(())
 }

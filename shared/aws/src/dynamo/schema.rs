@@ -7,8 +7,12 @@
 //! | ticket           | `T#<number>`          | `META`           | `by_requester` (all tickets), `by_due` (only while an SLA check is pending) |
 //! | timeline event   | `T#<number>`          | `E#<seq, 10 digits>` | |
 //! | queue entry      | `T#<number>`          | `Q#<role>`       | `by_queue` (one per role of the current step) |
+//! | outbox mail      | `T#<number>`          | `M#<key>`        | `by_outbox` (only while pending) |
+//! | sent-mail id     | `S#<SES message id>`  | `S`              | TTL |
 //! | idempotency      | `I#<key>`             | `I`              | TTL `expires_at` |
 //! | number counter   | `C#<service>#<year>`  | `C`              | |
+//! | sender rate      | `L#<address>#<hour>`  | `L`              | TTL |
+//! | quarantine       | `Q#<day>`             | `<message id>`   | |
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -35,8 +39,10 @@ pub const BY_REQUESTER: Index = Index { name: "by_requester", pk: "gsi_requester
 pub const BY_QUEUE: Index = Index { name: "by_queue", pk: "gsi_queue_pk", sk: "gsi_queue_sk" };
 /// Sparse: open tickets by the instant the SLA sweep must next look at them.
 pub const BY_DUE: Index = Index { name: "by_due", pk: "gsi_due_pk", sk: "gsi_due_sk" };
+/// Sparse: outbox mail not yet sent, oldest first (resent by the minute sweep after a crash).
+pub const BY_OUTBOX: Index = Index { name: "by_outbox", pk: "gsi_outbox_pk", sk: "gsi_outbox_sk" };
 
-pub const INDEXES: [Index; 3] = [BY_REQUESTER, BY_QUEUE, BY_DUE];
+pub const INDEXES: [Index; 4] = [BY_REQUESTER, BY_QUEUE, BY_DUE, BY_OUTBOX];
 
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("name and type are set")

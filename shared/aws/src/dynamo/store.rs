@@ -16,19 +16,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-    WriteRequest,
+    AttributeValue, Delete, Put, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update, WriteRequest,
 };
 use jiff::{SignedDuration, Timestamp};
 use loket_domain::Role;
-use loket_domain::ports::{Created, Page, QueueEntry, StoreError, SweepPage, TicketStore};
+use loket_domain::mail::compose::{MailKind, Outgoing};
+use loket_domain::ports::{
+    Claim, ClaimToken, Created, Opened, OutboxMail, Outcome, Page, Quarantined, QueueEntry, StoreError, SweepPage,
+    TicketStore,
+};
 use loket_domain::sop::Catalog;
 use loket_domain::ticket::{Event, Ticket, TicketNumber};
 use loket_domain::workflow::{Applied, TransitionError};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
-use super::schema::{BY_DUE, BY_QUEUE, BY_REQUESTER, PK, SK};
+use super::schema::{BY_DUE, BY_OUTBOX, BY_QUEUE, BY_REQUESTER, PK, SK};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -38,6 +42,11 @@ const CLAIM_LEASE: SignedDuration = SignedDuration::from_secs(60);
 const IDEMPOTENCY_TTL: SignedDuration = SignedDuration::from_hours(24 * 30);
 /// The partition of the sparse due index.
 const DUE_PARTITION: &str = "DUE";
+/// The partition of the sparse outbox index.
+const OUTBOX_PARTITION: &str = "OUTBOX";
+/// How long the SES-id → ticket records are kept (replies to older mail still thread
+/// by our own Message-ID in References).
+const SENT_ID_TTL: SignedDuration = SignedDuration::from_hours(24 * 400);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct TicketItem {
@@ -84,8 +93,39 @@ struct IdempotencyItem {
     owner: String,
     lease_until: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    number: Option<String>,
+    outcome: Option<Outcome>,
     expires_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct OutboxItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    number: TicketNumber,
+    key: String,
+    kind: MailKind,
+    message_id: String,
+    to: Vec<String>,
+    subject: String,
+    #[serde(with = "serde_bytes")]
+    raw: Vec<u8>,
+    status: String,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ses_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi_outbox_pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi_outbox_sk: Option<String>,
+}
+
+/// The part of an SES Message-ID before the `@` (SES's domains vary by region).
+fn ses_local_id(id: &str) -> &str {
+    let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+    id.split('@').next().unwrap_or(id)
 }
 
 fn ticket_pk(number: &TicketNumber) -> String {
@@ -270,54 +310,49 @@ impl DynamoTicketStore {
             .build())
     }
 
-    /// Step 1 of create: claim the key, or learn what became of it.
-    async fn claim(&self, key: &str, owner: &str, now: Timestamp) -> Result<Option<Created>, StoreError> {
-        let record = IdempotencyItem {
-            pk: format!("I#{key}"),
-            sk: "I".into(),
-            entity: "idempotency".into(),
-            state: "pending".into(),
-            owner: owner.to_string(),
-            lease_until: (now + CLAIM_LEASE).as_second(),
-            number: None,
-            expires_at: (now + IDEMPOTENCY_TTL).as_second(),
-        };
-        let put = self
-            .client
-            .put_item()
+    fn outbox_item(&self, number: &TicketNumber, mail: &Outgoing, now: Timestamp) -> Result<Item, StoreError> {
+        let created = sort_time(now);
+        to_dynamo(&OutboxItem {
+            pk: ticket_pk(number),
+            sk: format!("M#{}", mail.key),
+            entity: "mail".into(),
+            number: number.clone(),
+            key: mail.key.clone(),
+            kind: mail.kind,
+            message_id: mail.message_id.clone(),
+            to: mail.to.clone(),
+            subject: mail.subject.clone(),
+            raw: mail.raw.clone(),
+            status: "pending".into(),
+            gsi_outbox_pk: Some(OUTBOX_PARTITION.into()),
+            gsi_outbox_sk: Some(format!("{created}#{number}#{}", mail.key)),
+            created_at: created,
+            ses_id: None,
+            reason: None,
+        })
+    }
+
+    /// The transaction item that records a claim's outcome, conditional on our claim.
+    fn claim_done(&self, claim: &ClaimToken, outcome: &Outcome) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
             .table_name(&self.table)
-            .set_item(Some(to_dynamo(&record)?))
-            .condition_expression("attribute_not_exists(pk) OR (#state = :pending AND lease_until < :now)")
+            .key(PK, s(format!("I#{}", claim.key)))
+            .key(SK, s("I"))
+            .update_expression("SET #state = :done, outcome = :outcome")
+            .condition_expression("#state = :pending AND #owner = :owner")
             .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":done", s("done"))
             .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":now", AttributeValue::N(now.as_second().to_string()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(None),
-            Err(err) if is_code(&err, "ConditionalCheckFailedException") => {
-                let existing = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key(PK, s(format!("I#{key}")))
-                    .key(SK, s("I"))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("get idempotency", e))?;
-                let record: Option<IdempotencyItem> = existing.item.map(from_dynamo).transpose()?;
-                match record {
-                    Some(IdempotencyItem { state, number: Some(number), .. }) if state == "done" => {
-                        let number = number.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
-                        Ok(Some(Created::Duplicate(number)))
-                    }
-                    _ => Err(StoreError::InProgress),
-                }
-            }
-            Err(err) => Err(sdk_error("claim idempotency key", err)),
-        }
+            .expression_attribute_values(":owner", s(claim.owner.clone()))
+            .expression_attribute_values(
+                ":outcome",
+                serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(outcome)
+                    .map_err(|e| StoreError::Corrupt(format!("serialize outcome: {e}")))?,
+            )
+            .build()
+            .map_err(|e| StoreError::Other(format!("build update: {e}")))?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Step 2 of create: the next number of the service for the year.
@@ -417,18 +452,79 @@ impl DynamoTicketStore {
 }
 
 impl TicketStore for DynamoTicketStore {
-    async fn create<F>(&self, idempotency_key: &str, service: &str, year: i16, build: F) -> Result<Created, StoreError>
-    where
-        F: FnOnce(TicketNumber) -> Result<Applied, TransitionError> + Send,
-    {
+    async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
         let owner = owner_token();
         let now = Timestamp::now();
-        if let Some(done) = self.claim(idempotency_key, &owner, now).await? {
-            return Ok(done);
+        let record = IdempotencyItem {
+            pk: format!("I#{key}"),
+            sk: "I".into(),
+            entity: "idempotency".into(),
+            state: "pending".into(),
+            owner: owner.clone(),
+            lease_until: (now + CLAIM_LEASE).as_second(),
+            outcome: None,
+            expires_at: (now + IDEMPOTENCY_TTL).as_second(),
+        };
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_dynamo(&record)?))
+            .condition_expression("attribute_not_exists(pk) OR (#state = :pending AND lease_until < :now)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":now", AttributeValue::N(now.as_second().to_string()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Claim::Fresh(ClaimToken { key: key.to_string(), owner })),
+            Err(err) if is_code(&err, "ConditionalCheckFailedException") => {
+                let existing = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key(PK, s(format!("I#{key}")))
+                    .key(SK, s("I"))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("get idempotency", e))?;
+                let record: Option<IdempotencyItem> = existing.item.map(from_dynamo).transpose()?;
+                match record {
+                    Some(IdempotencyItem { state, outcome: Some(outcome), .. }) if state == "done" => {
+                        Ok(Claim::Done(outcome))
+                    }
+                    _ => Ok(Claim::InProgress),
+                }
+            }
+            Err(err) => Err(sdk_error("claim idempotency key", err)),
         }
+    }
+
+    async fn finish(&self, claim: &ClaimToken, outcome: &Outcome) -> Result<(), StoreError> {
+        let write = self.claim_done(claim, outcome)?;
+        match self.client.transact_write_items().transact_items(write).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if is_code(&err, "TransactionCanceledException") => Err(StoreError::InProgress),
+            Err(err) => Err(sdk_error("finish claim", err)),
+        }
+    }
+
+    async fn create<F>(
+        &self,
+        claim: &ClaimToken,
+        service: &str,
+        year: i16,
+        reason: &str,
+        build: F,
+    ) -> Result<Created, StoreError>
+    where
+        F: FnOnce(TicketNumber) -> Result<Opened, TransitionError> + Send,
+    {
         let seq = self.allocate(service, year).await?;
         let number = TicketNumber::new(service, year, seq).map_err(|e| StoreError::Other(e.to_string()))?;
-        let applied = build(number.clone()).map_err(StoreError::Rejected)?;
+        let (applied, mails) = build(number.clone()).map_err(StoreError::Rejected)?;
+        let now = applied.ticket.created_at;
 
         let mut writes = vec![
             self.put(self.ticket_item(&applied.ticket)?, Some("attribute_not_exists(pk)"))?,
@@ -437,33 +533,157 @@ impl TicketStore for DynamoTicketStore {
         for entry in self.queue_entries(&applied.ticket) {
             writes.push(self.put(self.queue_item(&entry)?, None)?);
         }
-        let done = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(format!("I#{idempotency_key}")))
-            .key(SK, s("I"))
-            .update_expression("SET #state = :done, #number = :number")
-            .condition_expression("#state = :pending AND #owner = :owner")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#number", "number")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":done", s("done"))
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":number", s(number.to_string()))
-            .build()
-            .map_err(|e| StoreError::Other(format!("build update: {e}")))?;
-        writes.push(TransactWriteItem::builder().update(done).build());
+        for mail in &mails {
+            writes.push(self.put(self.outbox_item(&number, mail, now)?, Some("attribute_not_exists(pk)"))?);
+        }
+        let outcome = Outcome::new("new_ticket", Some(number.clone()), reason);
+        writes.push(self.claim_done(claim, &outcome)?);
 
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(Created::New(Box::new(applied))),
             Err(err) if is_code(&err, "TransactionCanceledException") => {
-                // Our claim was taken over (we were slower than the lease): the other
-                // delivery owns the key now.
-                tracing::warn!(key = idempotency_key, number = %number, "claim lost before the ticket was written; number skipped");
+                // Our claim was taken over (we were slower than its lease): the other
+                // delivery owns the key now, and this number is skipped.
+                tracing::warn!(key = %claim.key, number = %number, "claim lost before the ticket was written; number skipped");
                 Err(StoreError::InProgress)
             }
             Err(err) => Err(sdk_error("create ticket", err)),
         }
+    }
+
+    async fn mark_sent(&self, number: &TicketNumber, key: &str, ses_id: &str) -> Result<(), StoreError> {
+        let sent = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(ticket_pk(number)))
+            .key(SK, s(format!("M#{key}")))
+            .update_expression("SET #status = :sent, ses_id = :id REMOVE gsi_outbox_pk, gsi_outbox_sk")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":id", s(ses_id))
+            .build()
+            .map_err(|e| StoreError::Other(format!("build update: {e}")))?;
+        let mut lookup = HashMap::new();
+        lookup.insert(PK.to_string(), s(format!("S#{}", ses_local_id(ses_id))));
+        lookup.insert(SK.to_string(), s("S"));
+        lookup.insert("entity".to_string(), s("sent_id"));
+        lookup.insert("number".to_string(), s(number.to_string()));
+        lookup.insert("key".to_string(), s(key));
+        lookup.insert(
+            "expires_at".to_string(),
+            AttributeValue::N((Timestamp::now() + SENT_ID_TTL).as_second().to_string()),
+        );
+        let writes = vec![TransactWriteItem::builder().update(sent).build(), self.put(lookup, None)?];
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("mark mail sent", e))
+    }
+
+    async fn mark_failed(&self, number: &TicketNumber, key: &str, reason: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(ticket_pk(number)))
+            .key(SK, s(format!("M#{key}")))
+            .update_expression("SET #status = :failed, reason = :reason REMOVE gsi_outbox_pk, gsi_outbox_sk")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":reason", s(reason))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(err) if is_code(&err, "ConditionalCheckFailedException") => Ok(false),
+            Err(err) => Err(sdk_error("mark mail failed", err)),
+        }
+    }
+
+    async fn pending_mail(&self, limit: i32) -> Result<Vec<OutboxMail>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_OUTBOX.name)
+            .key_condition_expression("gsi_outbox_pk = :pk")
+            .expression_attribute_values(":pk", s(OUTBOX_PARTITION))
+            .limit(limit.max(1))
+            .send()
+            .await
+            .map_err(|e| sdk_error("query outbox", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                from_dynamo::<OutboxItem>(item).map(|o| OutboxMail {
+                    number: o.number,
+                    mail: Outgoing {
+                        key: o.key,
+                        kind: o.kind,
+                        message_id: o.message_id,
+                        to: o.to,
+                        subject: o.subject,
+                        raw: o.raw,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn ticket_of_ses_id(&self, ses_id: &str) -> Result<Option<TicketNumber>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("S#{}", ses_local_id(ses_id))))
+            .key(SK, s("S"))
+            .send()
+            .await
+            .map_err(|e| sdk_error("get sent id", e))?;
+        Ok(out.item.and_then(|i| i.get("number").and_then(|n| n.as_s().ok()).and_then(|n| n.parse().ok())))
+    }
+
+    async fn quarantine(&self, record: &Quarantined) -> Result<(), StoreError> {
+        let mut item = to_dynamo(record)?;
+        item.insert(PK.to_string(), s(format!("Q#{}", record.at.strftime("%Y-%m-%d"))));
+        item.insert(SK.to_string(), s(record.id.clone()));
+        item.insert("entity".to_string(), s("quarantine"));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("quarantine", e))
+    }
+
+    async fn count_sender(&self, sender: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("L#{}#{}", sender.to_lowercase(), now.strftime("%Y-%m-%dT%H"))))
+            .key(SK, s("L"))
+            .update_expression("ADD n :one SET entity = :entity, expires_at = :ttl")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":entity", s("sender_rate"))
+            .expression_attribute_values(
+                ":ttl",
+                AttributeValue::N((now + SignedDuration::from_hours(48)).as_second().to_string()),
+            )
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| sdk_error("count sender", e))?;
+        out.attributes
+            .and_then(|a| a.get("n").and_then(|n| n.as_n().ok()).and_then(|n| n.parse().ok()))
+            .ok_or_else(|| StoreError::Corrupt("rate counter without n".into()))
     }
 
     async fn get(&self, number: &TicketNumber) -> Result<Ticket, StoreError> {
@@ -508,7 +728,13 @@ impl TicketStore for DynamoTicketStore {
         Ok(events)
     }
 
-    async fn apply(&self, applied: &Applied, expected_version: u64) -> Result<(), StoreError> {
+    async fn apply(
+        &self,
+        applied: &Applied,
+        expected_version: u64,
+        outbox: &[Outgoing],
+        claim: Option<(&ClaimToken, &Outcome)>,
+    ) -> Result<(), StoreError> {
         let ticket = &applied.ticket;
         let number = &ticket.number;
         let put_ticket = Put::builder()
@@ -534,6 +760,13 @@ impl TicketStore for DynamoTicketStore {
         }
         for entry in &new_entries {
             writes.push(self.put(self.queue_item(entry)?, None)?);
+        }
+        for mail in outbox {
+            writes
+                .push(self.put(self.outbox_item(number, mail, ticket.updated_at)?, Some("attribute_not_exists(pk)"))?);
+        }
+        if let Some((token, outcome)) = claim {
+            writes.push(self.claim_done(token, outcome)?);
         }
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(()),

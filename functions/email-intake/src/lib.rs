@@ -1,0 +1,541 @@
+//! Email intake: an SES receipt event (the raw MIME already in S3) becomes exactly one
+//! recorded outcome per message: a new ticket, an entry on a ticket's timeline,
+//! quarantined, or dropped, each with its reason. The raw message stays in S3 in every
+//! case; a second delivery of the same message (same SES id) is told the first outcome.
+//!
+//! The handler is thin: the domain classifies, threads and decides; this file reads the
+//! event, calls the ports and sends the mail the store recorded.
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::event::ses::{SimpleEmailEvent, SimpleEmailReceipt};
+use jiff::Timestamp;
+use loket_domain::mail::classify::{Classification, MailClass, Us, Verdict, Verdicts, classify, from_address};
+use loket_domain::mail::compose::{Composer, Links, Outgoing};
+use loket_domain::mail::intake::{ThreadedBy, confirms, pick_procedure, reply_text, thread_candidates};
+use loket_domain::mail::thread::{ThreadKeys, token_hash};
+use loket_domain::ports::{
+    Claim, ClaimToken, Created, IoError, Mailer, Outcome, Quarantined, RawMail, RawMailStore, StoreError, TicketStore,
+};
+use loket_domain::ticket::{Actor, ActorKind, Channel, Document, EventKind, Requester, Ticket, TicketNumber};
+use loket_domain::workflow::{Action, NewTicket, TransitionError};
+use loket_domain::{Agency, Catalog, Workflow};
+use mail_parser::{Message, MessageParser, MimeHeaders};
+
+/// Limits that keep memory bounded whatever arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Larger raw messages are quarantined without being read.
+    pub max_message_bytes: u64,
+    /// Larger attachments are not stored (recorded on the timeline instead).
+    pub max_attachment_bytes: usize,
+    /// Attachments kept per message.
+    pub max_attachments: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_message_bytes: 25 * 1024 * 1024, max_attachment_bytes: 10 * 1024 * 1024, max_attachments: 20 }
+    }
+}
+
+/// Everything the handler needs, built once per cold start.
+pub struct Deps<S, R, M> {
+    pub store: S,
+    pub raw: R,
+    pub mailer: M,
+    pub catalog: Catalog,
+    pub agency: Agency,
+    pub keys: ThreadKeys,
+    pub links: Links,
+    /// Where SES writes raw messages: `<prefix><SES message id>`.
+    pub raw_prefix: String,
+    pub limits: Limits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// Try again later (Lambda retries the async invocation, then the DLQ keeps it).
+    #[error("retryable: {0}")]
+    Retryable(String),
+}
+
+impl From<StoreError> for IntakeError {
+    fn from(e: StoreError) -> Self {
+        IntakeError::Retryable(e.to_string())
+    }
+}
+
+impl From<IoError> for IntakeError {
+    fn from(e: IoError) -> Self {
+        IntakeError::Retryable(e.to_string())
+    }
+}
+
+/// Handles an SES receipt event: one outcome per record.
+pub async fn handle<S, R, M>(deps: &Deps<S, R, M>, event: SimpleEmailEvent) -> Result<Vec<Outcome>, IntakeError>
+where
+    S: TicketStore + Sync,
+    R: RawMailStore + Sync,
+    M: Mailer + Sync,
+{
+    let mut outcomes = Vec::new();
+    for record in event.records {
+        let ses_id = record.ses.mail.message_id.clone().unwrap_or_default();
+        if ses_id.is_empty() {
+            tracing::error!("SES record without a message id; nothing to read");
+            continue;
+        }
+        let verdicts = verdicts(&record.ses.receipt);
+        let outcome = process(deps, &ses_id, &verdicts, Timestamp::now()).await?;
+        tracing::info!(ses_id = %ses_id, outcome = %outcome.kind, number = ?outcome.number.as_ref().map(|n| n.to_string()), reason = %outcome.reason, "mail handled");
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+fn verdicts(receipt: &SimpleEmailReceipt) -> Verdicts {
+    let v = |status: &Option<String>| status.as_deref().and_then(Verdict::from_ses);
+    Verdicts {
+        spam: v(&receipt.spam_verdict.status),
+        virus: v(&receipt.virus_verdict.status),
+        spf: v(&receipt.spf_verdict.status),
+        dkim: v(&receipt.dkim_verdict.status),
+        dmarc: v(&receipt.dmarc_verdict.status),
+    }
+}
+
+/// Processes one stored message under its SES id.
+pub async fn process<S, R, M>(
+    deps: &Deps<S, R, M>,
+    ses_id: &str,
+    verdicts: &Verdicts,
+    now: Timestamp,
+) -> Result<Outcome, IntakeError>
+where
+    S: TicketStore + Sync,
+    R: RawMailStore + Sync,
+    M: Mailer + Sync,
+{
+    let claim = match deps.store.claim(&format!("mail:{ses_id}")).await? {
+        Claim::Fresh(claim) => claim,
+        Claim::Done(outcome) => return Ok(outcome),
+        Claim::InProgress => return Err(IntakeError::Retryable(format!("message {ses_id} is being processed"))),
+    };
+    let raw_key = format!("{}{ses_id}", deps.raw_prefix);
+    let raw = match deps.raw.fetch(&raw_key, deps.limits.max_message_bytes).await? {
+        RawMail::Found(raw) => raw,
+        RawMail::TooLarge(size) => {
+            let reason =
+                format!("message of {size} bytes exceeds the limit of {} bytes", deps.limits.max_message_bytes);
+            return set_aside(deps, &claim, ses_id, &raw_key, "", "", &reason, now).await;
+        }
+        RawMail::Missing => {
+            return set_aside(deps, &claim, ses_id, &raw_key, "", "", "raw message not found in the mail bucket", now)
+                .await;
+        }
+    };
+    let Some(message) = MessageParser::default().parse(&raw) else {
+        return set_aside(deps, &claim, ses_id, &raw_key, "", "", "not a parseable MIME message", now).await;
+    };
+    let from = from_address(&message).unwrap_or_default();
+    let subject = clip(message.subject().unwrap_or_default().trim(), MAX_SUBJECT_CHARS);
+    let us = Us { service_address: &deps.agency.service_address, mail_domain: &deps.agency.mail_domain };
+    let Classification { class, reason } = classify(&message, verdicts, &us);
+    let label = class.label();
+    let why = |text: &str| format!("{label}: {text}");
+
+    match class {
+        MailClass::Loop => {
+            tracing::warn!(ses_id, reason = %reason, "our own mail came back; dropped");
+            finish(deps, &claim, Outcome::new("dropped", None, why(&reason))).await
+        }
+        MailClass::Junk | MailClass::ListOrBulk => {
+            set_aside(deps, &claim, ses_id, &raw_key, &from, &subject, &why(&reason), now).await
+        }
+        MailClass::Bounce { original } => bounce(deps, &claim, &message, &original, &why(&reason), now).await,
+        MailClass::AutoReply => match thread(deps, &message, &from).await? {
+            Some(ticket) => {
+                let wf = Workflow::new(&deps.catalog, &deps.agency);
+                let note = format!("Balasan otomatis dari {from}: {subject}");
+                let applied = wf.record(
+                    &ticket,
+                    EventKind::AutoReply,
+                    &mail_actor(&from, &message),
+                    Some(note),
+                    message_id(&message),
+                    now,
+                );
+                let outcome = Outcome::new("appended", Some(ticket.number.clone()), why(&reason));
+                deps.store.apply(&applied, ticket.version, &[], Some((&claim, &outcome))).await?;
+                Ok(outcome)
+            }
+            None => {
+                finish(deps, &claim, Outcome::new("dropped", None, why(&format!("{reason}; not on a ticket")))).await
+            }
+        },
+        MailClass::Person { .. } => person(deps, &claim, &message, &from, &subject, &raw_key, &why(&reason), now).await,
+    }
+}
+
+async fn finish<S: TicketStore, R, M>(
+    deps: &Deps<S, R, M>,
+    claim: &ClaimToken,
+    outcome: Outcome,
+) -> Result<Outcome, IntakeError> {
+    deps.store.finish(claim, &outcome).await?;
+    Ok(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn set_aside<S: TicketStore, R, M>(
+    deps: &Deps<S, R, M>,
+    claim: &ClaimToken,
+    ses_id: &str,
+    raw_key: &str,
+    from: &str,
+    subject: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Outcome, IntakeError> {
+    let record = Quarantined {
+        id: ses_id.to_string(),
+        at: now,
+        reason: reason.to_string(),
+        raw_key: raw_key.to_string(),
+        from: from.to_string(),
+        subject: subject.chars().take(300).collect(),
+    };
+    deps.store.quarantine(&record).await?;
+    finish(deps, claim, Outcome::new("quarantined", None, reason)).await
+}
+
+/// Bounds on what is copied from a message onto a ticket (DynamoDB items hold 400 KB;
+/// the full message stays in S3).
+const MAX_SUBJECT_CHARS: usize = 250;
+const MAX_NAME_CHARS: usize = 120;
+const MAX_BODY_CHARS: usize = 20_000;
+
+fn clip(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+fn message_id(message: &Message<'_>) -> Option<String> {
+    message.message_id().map(|id| format!("<{}>", clip(id, 250)))
+}
+
+fn mail_actor(from: &str, message: &Message<'_>) -> Actor {
+    let name = message
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|m| m.name())
+        .map(|n| clip(n, MAX_NAME_CHARS))
+        .unwrap_or_else(|| from.to_string());
+    Actor { kind: ActorKind::Requester, id: from.to_string(), name, roles: vec![loket_domain::Role::Pemohon] }
+}
+
+/// The ticket a message belongs to: a signed plus address, one of our Message-IDs (or
+/// an SES id of a mail we sent), or a subject tag from the ticket's own requester.
+async fn thread<S: TicketStore, R, M>(
+    deps: &Deps<S, R, M>,
+    message: &Message<'_>,
+    from: &str,
+) -> Result<Option<Ticket>, IntakeError> {
+    let (mut candidates, foreign) = thread_candidates(message, &deps.keys, &deps.agency);
+    if candidates.iter().all(|(_, by)| *by == ThreadedBy::SubjectTag) {
+        for id in foreign.iter().take(20) {
+            if let Some(number) = deps.store.ticket_of_ses_id(id).await? {
+                candidates.insert(0, (number, ThreadedBy::MessageId));
+                break;
+            }
+        }
+    }
+    for (number, by) in candidates {
+        let ticket = match deps.store.get(&number).await {
+            Ok(t) => t,
+            Err(StoreError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if by == ThreadedBy::SubjectTag && ticket.requester.email.as_deref() != Some(from) {
+            continue;
+        }
+        return Ok(Some(ticket));
+    }
+    Ok(None)
+}
+
+async fn bounce<S, R, M>(
+    deps: &Deps<S, R, M>,
+    claim: &ClaimToken,
+    message: &Message<'_>,
+    original: &[String],
+    reason: &str,
+    now: Timestamp,
+) -> Result<Outcome, IntakeError>
+where
+    S: TicketStore + Sync,
+{
+    let mut ids: Vec<String> = original.to_vec();
+    ids.extend(message.in_reply_to().as_text_list().into_iter().flatten().map(|s| s.to_string()));
+    ids.extend(message.references().as_text_list().into_iter().flatten().map(|s| s.to_string()));
+    for id in ids {
+        let Some(number) = deps.keys.ticket_of_message_id(&deps.agency.mail_domain, &id) else { continue };
+        // Our ids are loket.<number>.<key>.<sig>@domain.
+        let local = id.trim_matches(['<', '>']).split('@').next().unwrap_or_default().to_string();
+        let key = local
+            .strip_prefix(&format!("loket.{number}."))
+            .and_then(|r| r.rsplit_once('.'))
+            .map(|(k, _)| k.to_string());
+        let Ok(ticket) = deps.store.get(&number).await else { continue };
+        if let Some(key) = &key {
+            deps.store.mark_failed(&number, key, reason).await?;
+        }
+        let wf = Workflow::new(&deps.catalog, &deps.agency);
+        let note = format!("Email dari Loket tidak terkirim ({reason}).");
+        let applied =
+            wf.record(&ticket, EventKind::DeliveryFailed, &Actor::system(), Some(note), message_id(message), now);
+        let outcome = Outcome::new("appended", Some(number), reason.to_string());
+        deps.store.apply(&applied, ticket.version, &[], Some((claim, &outcome))).await?;
+        return Ok(outcome);
+    }
+    finish(deps, claim, Outcome::new("dropped", None, format!("{reason}; not about a mail we sent"))).await
+}
+
+/// Attachments worth keeping, stored under the message's own prefix.
+async fn store_attachments<S, R: RawMailStore, M>(
+    deps: &Deps<S, R, M>,
+    message: &Message<'_>,
+    ses_id: &str,
+    now: Timestamp,
+) -> Result<(Vec<Document>, Vec<String>), IntakeError> {
+    let mut documents = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, part) in message.attachments().enumerate() {
+        let name = clip(part.attachment_name().unwrap_or("lampiran"), MAX_NAME_CHARS);
+        if i >= deps.limits.max_attachments {
+            skipped.push(format!("{name}: lebih dari {} lampiran", deps.limits.max_attachments));
+            continue;
+        }
+        let bytes = part.contents();
+        if bytes.len() > deps.limits.max_attachment_bytes {
+            skipped.push(format!(
+                "{name}: {} bytes melebihi batas {} bytes",
+                bytes.len(),
+                deps.limits.max_attachment_bytes
+            ));
+            continue;
+        }
+        let content_type = part
+            .content_type()
+            .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("octet-stream")))
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let safe: String = name
+            .chars()
+            .map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+            .take(80)
+            .collect();
+        let key = format!("attachments/mail/{ses_id}/{i}-{safe}");
+        deps.raw.put(&key, bytes.to_vec(), &content_type).await?;
+        documents.push(Document {
+            kind: "lampiran".into(),
+            name,
+            content_type,
+            size: bytes.len() as u64,
+            key,
+            uploaded_at: now,
+            public: true,
+        });
+    }
+    Ok((documents, skipped))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn person<S, R, M>(
+    deps: &Deps<S, R, M>,
+    claim: &ClaimToken,
+    message: &Message<'_>,
+    from: &str,
+    subject: &str,
+    raw_key: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Outcome, IntakeError>
+where
+    S: TicketStore + Sync,
+    R: RawMailStore + Sync,
+    M: Mailer + Sync,
+{
+    let ses_id = claim.key.trim_start_matches("mail:").to_string();
+    if from.is_empty() || !from.contains('@') {
+        return set_aside(
+            deps,
+            claim,
+            &ses_id,
+            raw_key,
+            from,
+            subject,
+            &format!("{reason}; no usable From address"),
+            now,
+        )
+        .await;
+    }
+    let body = message.body_text(0).map(|b| b.to_string()).unwrap_or_default();
+    let wf = Workflow::new(&deps.catalog, &deps.agency);
+    let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
+    let no_staff = |_: loket_domain::Role| Vec::new();
+
+    let threaded = thread(deps, message, from).await?;
+    let mut related = Vec::new();
+    if let Some(ticket) = threaded {
+        let procedure = deps
+            .catalog
+            .get(&ticket.procedure)
+            .ok_or_else(|| IntakeError::Retryable(format!("unknown procedure {}", ticket.procedure)))?;
+        let text = clip(&reply_text(&body), MAX_BODY_CHARS);
+        let (documents, skipped) = store_attachments(deps, message, &ses_id, now).await?;
+        let mut text_with_notes = text.clone();
+        if !skipped.is_empty() {
+            text_with_notes.push_str(&format!("\n\n[Lampiran tidak disimpan: {}]", skipped.join("; ")));
+        }
+        let actor = mail_actor(from, message);
+        let action = if ticket.status.is_closed() {
+            Action::Reopen { reason: if text.is_empty() { subject.to_string() } else { text.clone() } }
+        } else {
+            let from_requester = ticket.requester.email.as_deref() == Some(from);
+            Action::RequesterReply {
+                text: if text_with_notes.trim().is_empty() { subject.to_string() } else { text_with_notes },
+                documents,
+                confirms: from_requester && confirms(&text),
+                mail_in: message_id(message),
+            }
+        };
+        match wf.apply(&ticket, &actor, action, ticket.version, now) {
+            Ok(applied) => {
+                let mails = composer.mails_for(&applied, procedure, &no_staff, now);
+                let outcome = Outcome::new("appended", Some(ticket.number.clone()), reason.to_string());
+                match deps.store.apply(&applied, ticket.version, &mails, Some((claim, &outcome))).await {
+                    Ok(()) => {
+                        send_all(deps, &ticket.number, &mails).await;
+                        return Ok(outcome);
+                    }
+                    Err(StoreError::Conflict(_)) => {
+                        return Err(IntakeError::Retryable(format!("ticket {} changed meanwhile", ticket.number)));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            // A late reply to a closed ticket starts a new one that links the old.
+            Err(TransitionError::ReopenWindowPassed { .. }) => related.push(ticket.number.clone()),
+            Err(e) => tracing::warn!(ticket = %ticket.number, error = %e, "reply not applied; opening a new ticket"),
+        }
+    }
+    new_request(deps, claim, message, from, subject, &body, related, reason, now).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn new_request<S, R, M>(
+    deps: &Deps<S, R, M>,
+    claim: &ClaimToken,
+    message: &Message<'_>,
+    from: &str,
+    subject: &str,
+    body: &str,
+    related: Vec<TicketNumber>,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Outcome, IntakeError>
+where
+    S: TicketStore + Sync,
+    R: RawMailStore + Sync,
+    M: Mailer + Sync,
+{
+    let ses_id = claim.key.trim_start_matches("mail:").to_string();
+    let count = deps.store.count_sender(from, now).await?;
+    if count > u64::from(deps.agency.max_new_tickets_per_sender_per_hour) {
+        let why =
+            format!("{reason}; sender over {} new tickets this hour", deps.agency.max_new_tickets_per_sender_per_hour);
+        return set_aside(deps, claim, &ses_id, &format!("{}{ses_id}", deps.raw_prefix), from, subject, &why, now)
+            .await;
+    }
+    let procedure = pick_procedure(&deps.agency, &deps.catalog, subject, body)
+        .or_else(|| deps.catalog.get(&deps.agency.triage))
+        .ok_or_else(|| IntakeError::Retryable("the agency has no triage procedure".into()))?;
+    let (documents, skipped) = store_attachments(deps, message, &ses_id, now).await?;
+    let mut description = clip(body.trim(), MAX_BODY_CHARS);
+    if !skipped.is_empty() {
+        description.push_str(&format!("\n\n[Lampiran tidak disimpan: {}]", skipped.join("; ")));
+    }
+    let name = message
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|m| m.name())
+        .map(|n| clip(n, MAX_NAME_CHARS))
+        .unwrap_or_else(|| from.to_string());
+    let reply_to = message.reply_to().and_then(|a| a.first()).and_then(|m| m.address()).map(|a| a.to_ascii_lowercase());
+    let email = reply_to.filter(|a| a.contains('@')).unwrap_or_else(|| from.to_string());
+    let requester = Requester { email: Some(email), name, unit: String::new(), phone: None };
+    let token = loket_aws_token()?;
+    let wf = Workflow::new(&deps.catalog, &deps.agency);
+    let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
+    let subject_line = if subject.is_empty() { "(tanpa judul)".to_string() } else { subject.to_string() };
+    let year = deps.agency.calendar.local(now).year();
+    let service = procedure.service.clone();
+    let created = deps
+        .store
+        .create(claim, &service, year, reason, |number| {
+            let applied = wf.open(NewTicket {
+                number,
+                procedure: procedure.id.clone(),
+                actor: Actor::requester(&requester),
+                requester: requester.clone(),
+                channel: Channel::Email,
+                subject: subject_line.clone(),
+                description: description.clone(),
+                fields: BTreeMap::new(),
+                documents: documents.clone(),
+                token_hash: token_hash(&token),
+                related: related.clone(),
+                mail_in: message_id(message),
+                at: now,
+            })?;
+            let ack = composer.acknowledgement(&applied.ticket, procedure, &token, now);
+            Ok((applied, ack.into_iter().collect()))
+        })
+        .await?;
+    match created {
+        Created::New(applied) => {
+            let ticket = &applied.ticket;
+            if let Some(ack) = composer.acknowledgement(ticket, procedure, &token, now) {
+                send_all(deps, &ticket.number, &[ack]).await;
+            }
+            Ok(Outcome::new("new_ticket", Some(ticket.number.clone()), reason.to_string()))
+        }
+        Created::Duplicate(number) => Ok(Outcome::new("new_ticket", Some(number), reason.to_string())),
+    }
+}
+
+fn loket_aws_token() -> Result<String, IntakeError> {
+    loket_aws::new_status_token().map_err(|e| IntakeError::Retryable(format!("no randomness: {e}")))
+}
+
+/// Sends mail the store has recorded, and records each SES id. A failure leaves the
+/// mail pending in the outbox for the minute sweep; it never fails the intake.
+pub async fn send_all<S: TicketStore, R, M: Mailer>(deps: &Deps<S, R, M>, number: &TicketNumber, mails: &[Outgoing]) {
+    for mail in mails {
+        match deps.mailer.send(mail).await {
+            Ok(ses_id) => {
+                if let Err(e) = deps.store.mark_sent(number, &mail.key, &ses_id).await {
+                    // The one window where a crash repeats a mail: SES accepted it, the
+                    // record did not stick; the sweep will send it once more.
+                    tracing::error!(ticket = %number, key = %mail.key, error = %e, "mail sent but not recorded");
+                }
+            }
+            Err(e) => {
+                tracing::error!(ticket = %number, key = %mail.key, error = %e, "mail not sent; left pending in the outbox")
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Settings every function reads from its environment, once, at cold start. A missing
+//! or invalid variable stops the cold start with its name, instead of failing later.
+
+use loket_domain::mail::compose::Links;
+use loket_domain::mail::thread::ThreadKeys;
+use loket_domain::{Agency, Catalog};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(&'static str, String),
+}
+
+pub fn var(name: &'static str) -> Result<String, SettingsError> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).ok_or(SettingsError::Missing(name))
+}
+
+pub fn var_or(name: &'static str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_string())
+}
+
+/// The catalog and the agency profile named by `AGENCY_ID`.
+pub fn agency() -> Result<(Catalog, Agency), SettingsError> {
+    let catalog = Catalog::embedded().map_err(|e| SettingsError::Invalid("(catalog)", e.to_string()))?;
+    let agency = Agency::embedded(&var("AGENCY_ID")?, &catalog)
+        .map_err(|e| SettingsError::Invalid("AGENCY_ID", e.to_string()))?;
+    Ok((catalog, agency))
+}
+
+/// The thread-signing secret (`THREAD_SECRET`, at least 16 bytes).
+pub fn thread_keys() -> Result<ThreadKeys, SettingsError> {
+    ThreadKeys::new(var("THREAD_SECRET")?.into_bytes())
+        .ok_or_else(|| SettingsError::Invalid("THREAD_SECRET", "shorter than 16 bytes".into()))
+}
+
+/// Links in mail: `PUBLIC_BASE_URL` and `CONSOLE_BASE_URL`.
+pub fn links() -> Result<Links, SettingsError> {
+    Ok(Links {
+        public_base: var("PUBLIC_BASE_URL")?.trim_end_matches('/').to_string(),
+        console_base: var_or("CONSOLE_BASE_URL", &var("PUBLIC_BASE_URL")?).trim_end_matches('/').to_string(),
+    })
+}

@@ -1,0 +1,8 @@
+//! Logs: JSON lines on stdout (what Lambda ships to CloudWatch), level from `RUST_LOG`
+//! (default `info`).
+
+pub fn init() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(false).without_time().try_init();
+}

@@ -1,0 +1,360 @@
+//! The mail Loket sends, composed as raw MIME (with `mail-builder`) so that threading
+//! and loop-defence headers are ours and tested here:
+//!
+//! - `From` the agency's service address; `Reply-To` the ticket's signed plus address;
+//! - subject tag `[#JIP-2026-000123]`;
+//! - our own Message-ID, repeated in `References` after the acknowledgement's id, and
+//!   the ticket number in `X-Loket-Ticket` (SES replaces `Message-ID`);
+//! - `Auto-Submitted: auto-replied` (answers to a requester's mail) or `auto-generated`
+//!   (notifications), and `X-Auto-Response-Suppress: All`, so that well-behaved systems
+//!   never answer us.
+
+use jiff::Timestamp;
+use mail_builder::MessageBuilder;
+use mail_builder::headers::address::Address;
+use mail_builder::headers::message_id::MessageId;
+use mail_builder::headers::raw::Raw;
+use serde::{Deserialize, Serialize};
+
+use crate::agency::Agency;
+use crate::mail::classify::LOOP_HEADER;
+use crate::mail::thread::ThreadKeys;
+use crate::roles::Role;
+use crate::sop::{Milestone, Procedure};
+use crate::ticket::{StaffRef, Ticket};
+
+/// What a mail is, for the outbox and the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailKind {
+    Acknowledgement,
+    Milestone,
+    StaffNotice,
+    Escalation,
+    Refusal,
+}
+
+/// A composed mail, ready for `SendRawEmail`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outgoing {
+    /// Stable key of this mail within its ticket (also in its Message-ID).
+    pub key: String,
+    pub kind: MailKind,
+    /// Our Message-ID, without angle brackets.
+    pub message_id: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub raw: Vec<u8>,
+}
+
+/// Where links point: the public pages and the staff console.
+#[derive(Debug, Clone)]
+pub struct Links {
+    /// Base URL of the public pages (form, status), without a trailing slash.
+    pub public_base: String,
+    /// Base URL of the staff console, without a trailing slash.
+    pub console_base: String,
+}
+
+/// Everything needed to compose a ticket's mail.
+#[derive(Debug, Clone, Copy)]
+pub struct Composer<'a> {
+    pub agency: &'a Agency,
+    pub keys: &'a ThreadKeys,
+    pub links: &'a Links,
+}
+
+fn local_time(agency: &Agency, at: Timestamp) -> String {
+    const MONTHS: [&str; 12] = [
+        "Januari",
+        "Februari",
+        "Maret",
+        "April",
+        "Mei",
+        "Juni",
+        "Juli",
+        "Agustus",
+        "September",
+        "Oktober",
+        "November",
+        "Desember",
+    ];
+    let dt = agency.calendar.local(at);
+    let month = MONTHS.get(usize::try_from(dt.month() - 1).unwrap_or(0)).copied().unwrap_or("");
+    format!("{} {} {} pukul {:02}.{:02} {}", dt.day(), month, dt.year(), dt.hour(), dt.minute(), agency.zone_label)
+}
+
+impl Composer<'_> {
+    /// The Message-ID of a ticket's acknowledgement: the root of its thread.
+    pub fn root_id(&self, ticket: &Ticket) -> String {
+        self.keys.message_id(&self.agency.mail_domain, &ticket.number, "ack")
+    }
+
+    pub fn status_link(&self, ticket: &Ticket, token: &str) -> String {
+        format!("{}/status/{}?t={token}", self.links.public_base, ticket.number)
+    }
+
+    pub fn console_link(&self, ticket: &Ticket) -> String {
+        format!("{}/tiket/{}", self.links.console_base, ticket.number)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &self,
+        ticket: &Ticket,
+        key: &str,
+        kind: MailKind,
+        to: Vec<String>,
+        subject_text: &str,
+        body: String,
+        auto: &str,
+        now: Timestamp,
+    ) -> Outgoing {
+        let message_id = self.keys.message_id(&self.agency.mail_domain, &ticket.number, key);
+        let root = self.root_id(ticket);
+        let subject = format!("[#{}] {subject_text}", ticket.number);
+        let mut references = vec![root.clone()];
+        if message_id != root {
+            references.push(message_id.clone());
+        }
+        let builder = MessageBuilder::new()
+            .from(Address::new_address(Some(self.agency.sender_name.as_str()), self.agency.service_address.as_str()))
+            .to(Address::new_list(to.iter().map(|a| Address::new_address(None::<&str>, a.as_str())).collect()))
+            .reply_to(Address::new_address(
+                Some(self.agency.sender_name.as_str()),
+                self.keys.plus_address(&self.agency.service_address, &ticket.number),
+            ))
+            .subject(subject.as_str())
+            .message_id(message_id.as_str())
+            .date(now.as_second())
+            .header(LOOP_HEADER, Raw::new(ticket.number.as_str()))
+            .header("Auto-Submitted", Raw::new(auto))
+            .header("X-Auto-Response-Suppress", Raw::new("All"))
+            .text_body(body);
+        let builder = if message_id == root {
+            builder
+        } else {
+            builder.in_reply_to(root.as_str()).references(MessageId::new_list(references.iter().map(String::as_str)))
+        };
+        // Writing to a Vec cannot fail.
+        let raw = builder.write_to_vec().unwrap_or_default();
+        Outgoing { key: key.to_string(), kind, message_id, to, subject, raw }
+    }
+
+    fn signature(&self) -> String {
+        format!(
+            "\n\nBalas email ini untuk menambahkan keterangan pada tiket Anda; nomor tiket pada judul email\nmenjaga balasan Anda tetap pada tiket yang sama.\n\nSalam,\n{}\n{}\n",
+            self.agency.sender_name, self.agency.name
+        )
+    }
+
+    /// The acknowledgement of a new request: ticket number, status link, how to reply.
+    pub fn acknowledgement(
+        &self,
+        ticket: &Ticket,
+        procedure: &Procedure,
+        token: &str,
+        now: Timestamp,
+    ) -> Option<Outgoing> {
+        let to = ticket.requester.email.clone()?;
+        let current = ticket.current_step().and_then(|s| procedure.step(s));
+        let standard = procedure
+            .service_limit
+            .as_ref()
+            .map(|s| format!("\nStandar waktu layanan: {} kerja.", s.limit.label()))
+            .unwrap_or_default();
+        let body = format!(
+            "Yth. {name},\n\nPermohonan Anda telah kami terima dan dicatat dengan nomor tiket {number}.\n\nLayanan: {service}{standard}\nPerihal: {subject}\nDiterima: {at}\nLangkah berikutnya: {step}\n\nPantau perkembangan tiket Anda di:\n{link}\n\nSimpan tautan tersebut; tautan ini hanya untuk Anda.{sig}",
+            name = ticket.requester.name,
+            number = ticket.number,
+            service = procedure.name,
+            subject = ticket.subject,
+            at = local_time(self.agency, ticket.created_at),
+            step = current.map_or("-", |s| s.public_label.as_str()),
+            link = self.status_link(ticket, token),
+            sig = self.signature(),
+        );
+        Some(self.build(
+            ticket,
+            "ack",
+            MailKind::Acknowledgement,
+            vec![to],
+            &format!("Permohonan diterima: {}", ticket.subject),
+            body,
+            "auto-replied",
+            now,
+        ))
+    }
+
+    /// A milestone the requester is told about.
+    pub fn milestone(
+        &self,
+        ticket: &Ticket,
+        procedure: &Procedure,
+        milestone: Milestone,
+        event_seq: u64,
+        now: Timestamp,
+    ) -> Option<Outgoing> {
+        let to = ticket.requester.email.clone()?;
+        let current = ticket.current_step().and_then(|s| procedure.step(s));
+        let (title, text) = match milestone {
+            Milestone::Received => ("Permohonan diterima", "Permohonan Anda telah kami terima.".to_string()),
+            Milestone::Approved => ("Permohonan disetujui", "Permohonan Anda telah disetujui dan akan ditindaklanjuti oleh tim kami.".to_string()),
+            Milestone::ScheduleSet => {
+                let when = ticket.fields.get("jadwal_pemasangan").map(String::as_str).unwrap_or("-");
+                let confirm = if ticket.is_waiting_on_requester() {
+                    "\n\nMohon konfirmasi jadwal tersebut dengan membalas email ini dengan kata SETUJU (atau YA).\nJika jadwal tidak sesuai, balas dengan usulan jadwal lain."
+                } else {
+                    ""
+                };
+                ("Jadwal pelaksanaan", format!("Jadwal pelaksanaan untuk permohonan Anda: {when}.{confirm}"))
+            }
+            Milestone::InfoRequested => {
+                let question = ticket
+                    .current
+                    .as_ref()
+                    .and_then(|c| c.waiting.as_ref())
+                    .and_then(|w| match &w.reason {
+                        crate::ticket::WaitReason::InfoRequested { question } => Some(question.clone()),
+                        crate::ticket::WaitReason::RequesterStep => None,
+                    })
+                    .unwrap_or_else(|| current.map_or_else(String::new, |s| s.public_label.clone()));
+                ("Mohon tanggapan Anda", format!("Kami memerlukan tanggapan Anda untuk melanjutkan tiket ini:\n\n{question}\n\nBalas email ini untuk menjawab."))
+            }
+            Milestone::Postponed => (
+                "Permohonan ditunda",
+                format!("Permohonan Anda ditunda dengan pertimbangan:\n\n{}", ticket.end_reason.as_deref().unwrap_or("-")),
+            ),
+            Milestone::PlannedWork => (
+                "Dimasukkan dalam program kegiatan",
+                format!(
+                    "Permasalahan yang Anda laporkan memerlukan penanganan lanjutan dan dimasukkan dalam program kegiatan kami.\n\nKeterangan: {}",
+                    ticket.end_reason.as_deref().unwrap_or("-")
+                ),
+            ),
+            Milestone::Closed => ("Tiket ditutup", "Permohonan Anda telah selesai ditangani dan tiket ditutup. Terima kasih.\nBila masih ada kendala, balas email ini dalam 14 hari untuk membuka kembali tiket.".to_string()),
+            Milestone::Reopened => ("Tiket dibuka kembali", "Tiket Anda dibuka kembali dan akan ditindaklanjuti.".to_string()),
+        };
+        let body = format!(
+            "Yth. {name},\n\n{text}\n\nNomor tiket: {number}\nLayanan: {service}\nStatus: {status}{step}{sig}",
+            name = ticket.requester.name,
+            number = ticket.number,
+            service = procedure.name,
+            status = ticket.status.label(),
+            step = current.map(|s| format!("\nLangkah saat ini: {}", s.public_label)).unwrap_or_default(),
+            sig = self.signature(),
+        );
+        let key = format!("e{event_seq}-{}", milestone_key(milestone));
+        Some(self.build(ticket, &key, MailKind::Milestone, vec![to], title, body, "auto-generated", now))
+    }
+
+    /// Tells staff that work waits for them at a step.
+    pub fn staff_notice(
+        &self,
+        ticket: &Ticket,
+        procedure: &Procedure,
+        roles: &[Role],
+        recipients: &[StaffRef],
+        event_seq: u64,
+        now: Timestamp,
+    ) -> Option<Outgoing> {
+        let step = ticket.current_step().unwrap_or("none");
+        self.staff_notice_keyed(ticket, procedure, roles, recipients, &format!("e{event_seq}-staff-{step}"), now)
+    }
+
+    fn staff_notice_keyed(
+        &self,
+        ticket: &Ticket,
+        procedure: &Procedure,
+        roles: &[Role],
+        recipients: &[StaffRef],
+        key: &str,
+        now: Timestamp,
+    ) -> Option<Outgoing> {
+        if recipients.is_empty() {
+            return None;
+        }
+        let step = ticket.current_step().and_then(|s| procedure.step(s))?;
+        let due = ticket.due_at().map_or_else(|| "menunggu pemohon".to_string(), |d| local_time(self.agency, d));
+        let role_names: Vec<&str> = roles.iter().map(|r| r.label()).collect();
+        let body = format!(
+            "Tiket {number} menunggu tindakan {roles}.\n\nLangkah: {no}. {label}\nBatas waktu: {limit} (jatuh tempo {due})\nPemohon: {requester}, {unit}\nPerihal: {subject}\n\nBuka tiket: {link}\n\n{agency}\n",
+            number = ticket.number,
+            roles = role_names.join(" / "),
+            no = step.no,
+            label = step.label,
+            limit = step.limit.label(),
+            requester = ticket.requester.name,
+            unit = ticket.requester.unit,
+            subject = ticket.subject,
+            link = self.console_link(ticket),
+            agency = self.agency.sender_name,
+        );
+        let to = recipients.iter().map(|s| s.email.clone()).collect();
+        Some(self.build(
+            ticket,
+            key,
+            MailKind::StaffNotice,
+            to,
+            &format!("Menunggu tindakan: {}", step.label),
+            body,
+            "auto-generated",
+            now,
+        ))
+    }
+}
+
+fn milestone_key(m: Milestone) -> &'static str {
+    match m {
+        Milestone::Received => "received",
+        Milestone::Approved => "approved",
+        Milestone::ScheduleSet => "schedule",
+        Milestone::InfoRequested => "info",
+        Milestone::Postponed => "postponed",
+        Milestone::PlannedWork => "planned",
+        Milestone::Closed => "closed",
+        Milestone::Reopened => "reopened",
+    }
+}
+
+impl Composer<'_> {
+    /// The mail an applied action implies: a milestone mail to the requester for each
+    /// milestone, a notice to the staff of the roles that now have work (`staff` gives
+    /// the members of a role), and one to a new assignee.
+    pub fn mails_for(
+        &self,
+        applied: &crate::workflow::Applied,
+        procedure: &Procedure,
+        staff: &dyn Fn(Role) -> Vec<StaffRef>,
+        now: Timestamp,
+    ) -> Vec<Outgoing> {
+        use crate::workflow::Effect;
+        let ticket = &applied.ticket;
+        let seq = applied.event.seq;
+        let mut out = Vec::new();
+        for effect in &applied.effects {
+            let mail = match effect {
+                // The acknowledgement carries the status link; it is composed at creation.
+                Effect::NotifyRequester { milestone: Milestone::Received } => None,
+                Effect::NotifyRequester { milestone } => self.milestone(ticket, procedure, *milestone, seq, now),
+                Effect::NotifyStaff { roles, .. } => {
+                    let mut people: Vec<StaffRef> = roles.iter().flat_map(|r| staff(*r)).collect();
+                    people.sort_by(|a, b| a.email.cmp(&b.email));
+                    people.dedup_by(|a, b| a.email == b.email);
+                    self.staff_notice(ticket, procedure, roles, &people, seq, now)
+                }
+                Effect::NotifyAssignee { staff: person } => {
+                    let roles: Vec<Role> = ticket
+                        .current_step()
+                        .and_then(|s| procedure.step(s))
+                        .map(|s| s.staff_roles())
+                        .unwrap_or_default();
+                    let key = format!("e{seq}-assigned");
+                    self.staff_notice_keyed(ticket, procedure, &roles, std::slice::from_ref(person), &key, now)
+                }
+            };
+            out.extend(mail);
+        }
+        out
+    }
+}
