@@ -768,14 +768,18 @@ fn person(message: &Message<'_>, facts: &Facts<'_>) -> Classification {
 // ---------------------------------------------------------------------------------------
 // Small helpers: headers read in place, ASCII case-insensitive matching.
 
-/// The first header called `name` (any case), trimmed, without copying.
+/// The first header called `name` (any case), trimmed, without copying. Searches by name
+/// and decodes only the match: `Message::headers_raw` checks every value it passes.
 fn header<'m>(message: &'m Message<'_>, name: &str) -> Option<&'m str> {
-    message.headers_raw().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
+    message.headers().iter().filter(|h| h.name.as_str().eq_ignore_ascii_case(name)).find_map(|h| {
+        let raw = message.raw_message.get(h.offset_start as usize..h.offset_end as usize)?;
+        std::str::from_utf8(raw).ok().map(str::trim)
+    })
 }
 
 /// The name of the first header whose name starts with one of `prefixes` (lower case).
 fn header_with_prefix<'m>(message: &'m Message<'_>, prefixes: &[&str]) -> Option<&'m str> {
-    message.headers_raw().map(|(n, _)| n).find(|n| prefixes.iter().any(|p| starts_with_ci(n, p)))
+    message.headers().iter().map(|h| h.name.as_str()).find(|n| prefixes.iter().any(|p| starts_with_ci(n, p)))
 }
 
 /// The bare address in a raw header value: `Name <a@b>`, `<a@b>` or `a@b`; empty for `<>`.
