@@ -6,8 +6,11 @@ CARGO ?= cargo
 PYTHON ?= python3
 MINISTACK_VENV := .venv/ministack
 MINISTACK := $(MINISTACK_VENV)/bin/ministack
+TOOLS_VENV := .venv/tools
+CFN_LINT := $(TOOLS_VENV)/bin/cfn-lint
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint unit bench bench-sweep catalog clean venv
+.PHONY: run test lint unit build bench bench-mail bench-sweep catalog clean venv
 
 venv: $(MINISTACK)
 
@@ -20,9 +23,25 @@ catalog:
 ## test: format check, clippy -D warnings, and every test
 test: lint unit
 
-lint:
+lint: $(CFN_LINT)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CFN_LINT) --regions ap-southeast-3 -t infra/template.yaml
+	$(TOOLS_VENV)/bin/sam validate --lint --region ap-southeast-3 -t infra/template.yaml
+
+## build tools (cargo-lambda, cfn-lint, SAM CLI), pinned, in their own venv
+$(CFN_LINT): tools/python/tools.txt
+	rm -rf $(TOOLS_VENV)
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/python/tools.txt
+	touch $@
+
+## build: arm64 release zips of every function (cargo-lambda; zig comes with it)
+build: $(CFN_LINT)
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(abspath $(TOOLS_VENV))/bin:$$PATH" cargo-lambda lambda build --release --arm64 --output-format zip \
+		$(foreach f,$(notdir $(wildcard functions/*)),-p $(f))
+	@for z in target/lambda/*/bootstrap.zip; do printf '%s\t%s bytes\n' "$$z" "$$(stat -c %s "$$z")"; done
 
 unit: $(MINISTACK)
 	LOKET_MINISTACK=$(abspath $(MINISTACK)) $(CARGO) test --workspace --locked
@@ -38,6 +57,13 @@ $(MINISTACK): tools/python/ministack.txt tools/python/ministack.lock.txt
 ## bench: criterion benchmarks (figures go to BENCHMARKS.md)
 bench:
 	$(CARGO) bench -p loket-domain --bench calendar
+
+## bench-mail: parse+classify throughput vs Python's email library; function start-up
+bench-mail:
+	$(CARGO) build --release -p email-intake
+	$(CARGO) build --release -p loket-tests --bin bench-mail
+	taskset -c 0 ./target/release/bench-mail ./target/release/email-intake
+	taskset -c 0 $(PYTHON) tools/bench/py_email_baseline.py
 
 ## bench-sweep: the SLA due sweep at 100,000 open tickets, 50 late (on MiniStack)
 bench-sweep: $(MINISTACK)
