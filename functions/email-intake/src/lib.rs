@@ -154,6 +154,9 @@ where
             set_aside(deps, &claim, ses_id, &raw_key, &from, &subject, &why(&reason), now).await
         }
         MailClass::Bounce { original } => bounce(deps, &claim, &message, &original, &why(&reason), now).await,
+        MailClass::Person { .. } => {
+            person(deps, &claim, &message, verdicts, &from, &subject, &raw_key, &why(&reason), now).await
+        }
         MailClass::AutoReply => match thread(deps, &message, &from).await? {
             Some(ticket) => {
                 let wf = Workflow::new(&deps.catalog, &deps.agency);
@@ -174,7 +177,6 @@ where
                 finish(deps, &claim, Outcome::new("dropped", None, why(&format!("{reason}; not on a ticket")))).await
             }
         },
-        MailClass::Person { .. } => person(deps, &claim, &message, &from, &subject, &raw_key, &why(&reason), now).await,
     }
 }
 
@@ -357,6 +359,7 @@ async fn person<S, R, M>(
     deps: &Deps<S, R, M>,
     claim: &ClaimToken,
     message: &Message<'_>,
+    verdicts: &Verdicts,
     from: &str,
     subject: &str,
     raw_key: &str,
@@ -413,7 +416,8 @@ where
             }
         };
         match wf.apply(&ticket, &actor, action, ticket.version, now) {
-            Ok(applied) => {
+            Ok(mut applied) => {
+                applied.event.mail_auth = verdicts.summary();
                 let mails = composer.mails_for(&applied, procedure, &no_staff, now);
                 let outcome = Outcome::new("appended", Some(ticket.number.clone()), reason.to_string());
                 match deps.store.apply(&applied, ticket.version, &mails, Some((claim, &outcome))).await {
@@ -432,7 +436,7 @@ where
             Err(e) => tracing::warn!(ticket = %ticket.number, error = %e, "reply not applied; opening a new ticket"),
         }
     }
-    new_request(deps, claim, message, from, subject, &body, related, reason, now).await
+    new_request(deps, claim, message, verdicts, from, subject, &body, related, reason, now).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -440,6 +444,7 @@ async fn new_request<S, R, M>(
     deps: &Deps<S, R, M>,
     claim: &ClaimToken,
     message: &Message<'_>,
+    verdicts: &Verdicts,
     from: &str,
     subject: &str,
     body: &str,
@@ -486,7 +491,7 @@ where
     let created = deps
         .store
         .create(claim, &service, year, reason, |number| {
-            let applied = wf.open(NewTicket {
+            let mut applied = wf.open(NewTicket {
                 number,
                 procedure: procedure.id.clone(),
                 actor: Actor::requester(&requester),
@@ -501,6 +506,7 @@ where
                 mail_in: message_id(message),
                 at: now,
             })?;
+            applied.event.mail_auth = verdicts.summary();
             let ack = composer.acknowledgement(&applied.ticket, procedure, &token, now);
             Ok((applied, ack.into_iter().collect()))
         })

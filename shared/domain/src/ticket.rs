@@ -432,6 +432,9 @@ pub struct Event {
     pub internal: bool,
     /// Message-ID of the mail that caused this event, if any.
     pub mail_in: Option<String>,
+    /// What SES said about that mail's authenticity, e.g. `spf=pass dkim=pass dmarc=fail`.
+    #[serde(default)]
+    pub mail_auth: Option<String>,
     /// Status after the event.
     pub status: Status,
 }

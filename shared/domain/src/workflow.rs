@@ -807,6 +807,7 @@ impl Draft<'_> {
             documents,
             internal,
             mail_in,
+            mail_auth: None,
             status: self.ticket.status,
         }
     }

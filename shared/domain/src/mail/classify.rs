@@ -47,6 +47,25 @@ pub struct Verdicts {
     pub dmarc: Option<Verdict>,
 }
 
+impl Verdicts {
+    /// `spf=pass dkim=pass dmarc=fail`, for the timeline (absent verdicts are left out).
+    pub fn summary(&self) -> Option<String> {
+        let name = |v: Verdict| match v {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Gray => "gray",
+            Verdict::ProcessingFailed => "processing_failed",
+            Verdict::Disabled => "disabled",
+        };
+        let parts: Vec<String> =
+            [("spf", self.spf), ("dkim", self.dkim), ("dmarc", self.dmarc), ("spam", self.spam), ("virus", self.virus)]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| format!("{k}={}", name(v))))
+                .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+}
+
 /// Who "we" are, to recognise our own mail.
 #[derive(Debug, Clone, Copy)]
 pub struct Us<'a> {
