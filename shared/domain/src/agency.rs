@@ -13,6 +13,7 @@ use crate::calendar::{Holiday, HolidayKind, NationalCalendar, WeeklyHours, Worki
 use crate::escalation::{Chain, ThresholdOverride, Thresholds};
 use crate::roles::Role;
 use crate::sop::{Catalog, CatalogError, Problem, Procedure};
+use crate::ticket::StaffRef;
 
 /// A validated agency profile.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct Agency {
     /// The triage procedure for requests no keyword matches.
     pub triage: String,
     pub units: Vec<String>,
+    /// The staff directory: who holds which roles, and who supervises whom.
+    pub staff: Vec<StaffMember>,
     /// A requester's reply reopens a closed ticket within this many days.
     pub reopen_window_days: u32,
     /// New tickets per sender address per hour before further mail is quarantined.
@@ -66,6 +69,36 @@ struct RawAgency {
     #[serde(default)]
     holidays: Vec<RawHoliday>,
     escalation: Option<RawEscalation>,
+    #[serde(default)]
+    staff: Vec<RawStaff>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStaff {
+    id: String,
+    name: String,
+    email: String,
+    roles: Vec<String>,
+    supervisor: Option<String>,
+}
+
+/// A member of staff (agency data): name, email, roles, supervisor.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffMember {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub roles: Vec<Role>,
+    #[serde(default)]
+    pub supervisor: Option<String>,
+}
+
+impl StaffMember {
+    pub fn as_ref(&self) -> StaffRef {
+        StaffRef { id: self.id.clone(), name: self.name.clone(), email: self.email.clone() }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +220,42 @@ impl Agency {
             }
         };
 
+        let mut staff = Vec::new();
+        let mut ids = BTreeSet::new();
+        let mut emails = BTreeSet::new();
+        for (i, member) in raw.staff.iter().enumerate() {
+            let field = |f: &str| format!("staff[{i}].{f}");
+            if !ids.insert(member.id.clone()) {
+                return Err(err(&field("id"), Problem::DuplicateId(member.id.clone())));
+            }
+            let email = member.email.trim().to_ascii_lowercase();
+            if !email.contains('@') || !emails.insert(email.clone()) {
+                return Err(invalid(&field("email"), format!("'{}' is not a unique email address", member.email)));
+            }
+            let roles = member
+                .roles
+                .iter()
+                .map(|r| r.parse::<Role>().map_err(|_| err(&field("roles"), Problem::UnknownRole(r.clone()))))
+                .collect::<Result<Vec<_>, _>>()?;
+            if roles.is_empty() || roles.contains(&Role::Pemohon) {
+                return Err(invalid(&field("roles"), "staff hold one or more staff roles".into()));
+            }
+            staff.push(StaffMember {
+                id: member.id.clone(),
+                name: member.name.clone(),
+                email,
+                roles,
+                supervisor: member.supervisor.clone(),
+            });
+        }
+        for (i, member) in staff.iter().enumerate() {
+            if let Some(sup) = &member.supervisor
+                && !ids.contains(sup)
+            {
+                return Err(err(&format!("staff[{i}].supervisor"), Problem::LeadsNowhere(sup.clone())));
+            }
+        }
+
         let units: BTreeSet<&String> = raw.units.iter().collect();
         if units.len() != raw.units.len() {
             return Err(invalid("units", "a unit is listed twice".into()));
@@ -205,6 +274,7 @@ impl Agency {
             procedures: raw.procedures,
             triage: raw.triage,
             units: raw.units,
+            staff,
             reopen_window_days: raw.reopen_window_days.unwrap_or(14),
             max_new_tickets_per_sender_per_hour: raw.max_new_tickets_per_sender_per_hour.unwrap_or(20),
             calendar,
@@ -249,6 +319,17 @@ impl Agency {
     /// Thresholds for a procedure: the agency's, changed by the procedure's own.
     pub fn thresholds_for(&self, procedure: &Procedure) -> Thresholds {
         procedure.escalation.map_or(self.thresholds, |o| o.apply(self.thresholds))
+    }
+
+    /// The staff holding a role.
+    pub fn staff_with(&self, role: Role) -> Vec<StaffRef> {
+        self.staff.iter().filter(|m| m.roles.contains(&role)).map(StaffMember::as_ref).collect()
+    }
+
+    /// A staff member by registered email address (case-insensitive).
+    pub fn staff_by_email(&self, email: &str) -> Option<&StaffMember> {
+        let email = email.trim().to_ascii_lowercase();
+        self.staff.iter().find(|m| m.email == email)
     }
 
     /// The length of a normal working day, to describe durations in days.

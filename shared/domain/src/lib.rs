@@ -14,6 +14,7 @@ pub mod limit;
 pub mod mail;
 pub mod ports;
 pub mod roles;
+pub mod sla;
 pub mod sop;
 pub mod ticket;
 pub mod workflow;

@@ -140,8 +140,14 @@ pub type Opened = (Applied, Vec<Outgoing>);
 
 /// Where tickets live.
 pub trait TicketStore {
-    /// Claims an idempotency key (inbound Message-ID or SES id, form key) for processing.
-    fn claim(&self, key: &str) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    /// Claims an idempotency key (inbound SES id, form key, or an alert's
+    /// `alert:<number>:<scope>:<level>`) for processing. A claim not finished within its
+    /// lease (60 s after `now`) may be taken again.
+    fn claim(&self, key: &str, now: Timestamp) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Records the SLA sweep's handled alert levels on a ticket, without a new version,
+    /// if the ticket is still at its version; `false` if it moved meanwhile.
+    fn save_alert_progress(&self, ticket: &Ticket) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Records the outcome of a claim that wrote no ticket (quarantined, dropped).
     fn finish(&self, claim: &ClaimToken, outcome: &Outcome) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -231,7 +237,7 @@ where
     S: TicketStore,
     F: FnOnce(TicketNumber) -> Result<Opened, TransitionError> + Send,
 {
-    match store.claim(key).await? {
+    match store.claim(key, jiff::Timestamp::now()).await? {
         Claim::Fresh(claim) => store.create(&claim, service, year, "ticket created", build).await,
         Claim::Done(Outcome { number: Some(number), .. }) => Ok(Created::Duplicate(number)),
         Claim::Done(outcome) => {

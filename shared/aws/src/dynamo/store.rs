@@ -122,6 +122,17 @@ struct OutboxItem {
     gsi_outbox_sk: Option<String>,
 }
 
+/// Where a claim lives: alert claims under their ticket (`T#<number>` / `X#<scope>#<level>`,
+/// so the console can list a ticket's escalations), the rest as idempotency records.
+fn claim_location(key: &str) -> (String, String) {
+    if let Some(rest) = key.strip_prefix("alert:")
+        && let Some((number, tail)) = rest.split_once(':')
+    {
+        return (format!("T#{number}"), format!("X#{}", tail.replace(':', "#")));
+    }
+    (format!("I#{key}"), "I".to_string())
+}
+
 /// The part of an SES Message-ID before the `@` (SES's domains vary by region).
 fn ses_local_id(id: &str) -> &str {
     let id = id.trim().trim_start_matches('<').trim_end_matches('>');
@@ -334,10 +345,11 @@ impl DynamoTicketStore {
 
     /// The transaction item that records a claim's outcome, conditional on our claim.
     fn claim_done(&self, claim: &ClaimToken, outcome: &Outcome) -> Result<TransactWriteItem, StoreError> {
+        let (pk, sk) = claim_location(&claim.key);
         let update = Update::builder()
             .table_name(&self.table)
-            .key(PK, s(format!("I#{}", claim.key)))
-            .key(SK, s("I"))
+            .key(PK, s(pk))
+            .key(SK, s(sk))
             .update_expression("SET #state = :done, outcome = :outcome")
             .condition_expression("#state = :pending AND #owner = :owner")
             .expression_attribute_names("#state", "state")
@@ -452,12 +464,12 @@ impl DynamoTicketStore {
 }
 
 impl TicketStore for DynamoTicketStore {
-    async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
+    async fn claim(&self, key: &str, now: Timestamp) -> Result<Claim, StoreError> {
         let owner = owner_token();
-        let now = Timestamp::now();
+        let (pk, sk) = claim_location(key);
         let record = IdempotencyItem {
-            pk: format!("I#{key}"),
-            sk: "I".into(),
+            pk: pk.clone(),
+            sk: sk.clone(),
             entity: "idempotency".into(),
             state: "pending".into(),
             owner: owner.clone(),
@@ -483,8 +495,8 @@ impl TicketStore for DynamoTicketStore {
                     .client
                     .get_item()
                     .table_name(&self.table)
-                    .key(PK, s(format!("I#{key}")))
-                    .key(SK, s("I"))
+                    .key(PK, s(pk))
+                    .key(SK, s(sk))
                     .consistent_read(true)
                     .send()
                     .await
@@ -498,6 +510,23 @@ impl TicketStore for DynamoTicketStore {
                 }
             }
             Err(err) => Err(sdk_error("claim idempotency key", err)),
+        }
+    }
+
+    async fn save_alert_progress(&self, ticket: &Ticket) -> Result<bool, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.ticket_item(ticket)?))
+            .condition_expression("version = :version")
+            .expression_attribute_values(":version", AttributeValue::N(ticket.version.to_string()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(err) if is_code(&err, "ConditionalCheckFailedException") => Ok(false),
+            Err(err) => Err(sdk_error("save alert progress", err)),
         }
     }
 

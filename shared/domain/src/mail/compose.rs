@@ -358,3 +358,81 @@ impl Composer<'_> {
         out
     }
 }
+
+impl Composer<'_> {
+    /// The warning or escalation mail for one recipient: threaded on its ticket when it is
+    /// about one alert, a digest listing every alert otherwise (one mail per recipient per
+    /// sweep, not one per late step).
+    pub fn alert_mail(&self, to: &StaffRef, alerts: &[&crate::sla::DueAlert], now: Timestamp) -> Option<Outgoing> {
+        use crate::escalation::AlertLevel;
+        let first = alerts.first()?;
+        let mut body = format!("Yth. {},\n\n", to.name);
+        body.push_str(if alerts.len() == 1 {
+            "Langkah berikut memerlukan perhatian Anda:\n"
+        } else {
+            "Langkah-langkah berikut memerlukan perhatian Anda:\n"
+        });
+        for alert in alerts {
+            let roles: Vec<&str> = alert.performers.iter().map(|r| r.label()).collect();
+            let state = if alert.level == AlertLevel::Warning {
+                "akan melewati batas waktu".to_string()
+            } else {
+                format!("terlambat {}", crate::calendar::describe_working(alert.lateness, self.agency.working_day()))
+            };
+            let told = if alert.told_before.is_empty() { "-".to_string() } else { alert.told_before.join(", ") };
+            body.push_str(&format!(
+                "\n{level} — {number}\n  Unit: {unit}\n  Perihal: {subject}\n  Langkah: {what}\n  Pelaksana: {roles}\n  Batas waktu: {due} ({state})\n  Sudah diberi tahu sebelumnya: {told}\n  Buka tiket: {link}/tiket/{number}\n",
+                level = alert.level.label(),
+                number = alert.number,
+                unit = if alert.unit.is_empty() { "-" } else { alert.unit.as_str() },
+                subject = alert.subject,
+                what = alert.what,
+                roles = roles.join(" / "),
+                due = local_time(self.agency, alert.due),
+                link = self.links.console_base,
+            ));
+        }
+        body.push_str(&format!(
+            "\nWaktu dihitung dalam jam kerja {} (hari libur nasional dan cuti bersama tidak dihitung).\n\n{}\n",
+            self.agency.zone_label, self.agency.sender_name
+        ));
+
+        let recipient_key: String = to.id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let (number, key, subject, references) = if alerts.len() == 1 {
+            let scope = match &first.scope {
+                crate::sla::Scope::Step { visit, .. } => format!("v{visit}"),
+                crate::sla::Scope::Service { round } => format!("s{round}"),
+            };
+            let key = format!("alert-{scope}-{}-{recipient_key}", first.level.as_str());
+            let subject = format!("[#{}] {}: {}", first.number, first.level.label(), first.what);
+            let root = self.keys.message_id(&self.agency.mail_domain, &first.number, "ack");
+            (first.number.clone(), key, subject, vec![root])
+        } else {
+            let key = format!("digest-{}-{recipient_key}", now.as_second());
+            let subject = format!("[Loket] {} langkah memerlukan perhatian", alerts.len());
+            let mut roots: Vec<String> =
+                alerts.iter().map(|a| self.keys.message_id(&self.agency.mail_domain, &a.number, "ack")).collect();
+            roots.dedup();
+            (first.number.clone(), key, subject, roots)
+        };
+        let message_id = self.keys.message_id(&self.agency.mail_domain, &number, &key);
+        let mut all_refs = references.clone();
+        all_refs.push(message_id.clone());
+        let loop_value = if alerts.len() == 1 { number.to_string() } else { "digest".to_string() };
+        let raw = MessageBuilder::new()
+            .from(Address::new_address(Some(self.agency.sender_name.as_str()), self.agency.service_address.as_str()))
+            .to(Address::new_address(Some(to.name.as_str()), to.email.as_str()))
+            .subject(subject.as_str())
+            .message_id(message_id.as_str())
+            .in_reply_to(references[0].as_str())
+            .references(MessageId::new_list(all_refs.iter().map(String::as_str)))
+            .date(now.as_second())
+            .header(LOOP_HEADER, Raw::new(loop_value))
+            .header("Auto-Submitted", Raw::new("auto-generated"))
+            .header("X-Auto-Response-Suppress", Raw::new("All"))
+            .text_body(body)
+            .write_to_vec()
+            .unwrap_or_default();
+        Some(Outgoing { key, kind: MailKind::Escalation, message_id, to: vec![to.email.clone()], subject, raw })
+    }
+}

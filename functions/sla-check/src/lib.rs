@@ -1,0 +1,209 @@
+//! The SLA check, run every minute: reads the open steps whose next alert is due (the
+//! sparse due index, never a scan), and sends each warning or escalation once per step
+//! visit, level and recipient; one mail per recipient per sweep (a digest when several
+//! steps are late). It also sends outbox mail that an earlier function left pending.
+//!
+//! Once, and never lost (the order matters):
+//! 1. claim `alert:<ticket>:<visit>:<level>:<recipient>` (conditional put, 60 s lease);
+//!    a concurrent or retried sweep finds it claimed or done and skips it;
+//! 2. send the mail;
+//! 3. record the SES message id on the claim (done) right after the send;
+//! 4. record the handled level on the ticket (no new version) once all its claims are done.
+//!
+//! A crash before 2 leaves a pending claim: it expires and the next sweep takes it again,
+//! so nothing is lost. A crash between 2 and 3 (SES accepted the mail, the record did not
+//! stick) is the one window where a mail goes out twice: SES has no idempotency key, so
+//! the next sweep cannot know. The window is one DynamoDB write long. A crash between 3
+//! and 4 repeats nothing: the next sweep finds the claims done and only records.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::{SignedDuration, Timestamp};
+use loket_domain::mail::compose::{Composer, Links};
+use loket_domain::mail::thread::ThreadKeys;
+use loket_domain::ports::{Claim, ClaimToken, Mailer, Outcome, StoreError, TicketStore};
+use loket_domain::sla::{DueAlert, due_alerts, record_handled};
+use loket_domain::ticket::{StaffRef, Ticket};
+use loket_domain::{Agency, Catalog};
+
+/// Tickets looked at per sweep at most (the rest wait a minute).
+const MAX_TICKETS_PER_SWEEP: usize = 2_000;
+/// Outbox mail is resent only when older than this (its own function may still be sending).
+const OUTBOX_GRACE: SignedDuration = SignedDuration::from_secs(60);
+
+pub struct Deps<S, M> {
+    pub store: S,
+    pub mailer: M,
+    pub catalog: Catalog,
+    pub agency: Agency,
+    pub keys: ThreadKeys,
+    pub links: Links,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SweepReport {
+    pub tickets: usize,
+    pub items_read: usize,
+    pub alerts: usize,
+    pub mails_sent: usize,
+    pub mail_failures: usize,
+    /// Mails sent whose record failed (each may repeat once).
+    pub record_failures: usize,
+    pub already_done: usize,
+    pub in_progress: usize,
+    pub tickets_recorded: usize,
+    pub outbox_resent: usize,
+}
+
+struct Pending<'a> {
+    alert: &'a DueAlert,
+    recipient: StaffRef,
+    claim_key: String,
+}
+
+pub async fn sweep<S, M>(deps: &Deps<S, M>, now: Timestamp) -> Result<SweepReport, SweepError>
+where
+    S: TicketStore + Sync,
+    M: Mailer + Sync,
+{
+    let mut report = SweepReport::default();
+    let mut tickets: Vec<Ticket> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = deps.store.due(now, 200, cursor.as_deref()).await?;
+        report.items_read += page.items_read;
+        tickets.extend(page.tickets);
+        match page.next {
+            Some(next) if tickets.len() < MAX_TICKETS_PER_SWEEP => cursor = Some(next),
+            _ => break,
+        }
+    }
+    report.tickets = tickets.len();
+
+    let per_ticket: Vec<_> = tickets.iter().map(|t| (t, due_alerts(t, &deps.catalog, &deps.agency, now))).collect();
+    // Every (alert, recipient) pair, grouped by recipient.
+    let mut by_recipient: BTreeMap<String, Vec<Pending<'_>>> = BTreeMap::new();
+    for (_, alerts) in &per_ticket {
+        for alert in &alerts.alerts {
+            report.alerts += 1;
+            if alert.recipients.is_empty() {
+                tracing::warn!(ticket = %alert.number, level = alert.level.as_str(), "nobody holds the roles to tell at this level");
+            }
+            for recipient in &alert.recipients {
+                let id: String = recipient.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                by_recipient.entry(recipient.email.clone()).or_default().push(Pending {
+                    alert,
+                    recipient: recipient.clone(),
+                    claim_key: format!("{}:{id}", alert.key),
+                });
+            }
+        }
+    }
+
+    let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
+    // Claims that are done (by us now, or earlier), by key.
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    for (email, pending) in &by_recipient {
+        let mut mine: Vec<(&Pending<'_>, ClaimToken)> = Vec::new();
+        for p in pending {
+            match deps.store.claim(&p.claim_key, now).await? {
+                Claim::Fresh(token) => mine.push((p, token)),
+                Claim::Done(_) => {
+                    report.already_done += 1;
+                    done.insert(p.claim_key.clone());
+                }
+                Claim::InProgress => report.in_progress += 1,
+            }
+        }
+        let Some((first, _)) = mine.first() else { continue };
+        let alerts: Vec<&DueAlert> = mine.iter().map(|(p, _)| p.alert).collect();
+        let Some(mail) = composer.alert_mail(&first.recipient, &alerts, now) else { continue };
+        match deps.mailer.send(&mail).await {
+            Ok(ses_id) => {
+                report.mails_sent += 1;
+                for (p, token) in &mine {
+                    let outcome = Outcome::new(
+                        "sent",
+                        Some(p.alert.number.clone()),
+                        format!("{} to {email}, SES id {ses_id}", p.alert.level.as_str()),
+                    );
+                    match deps.store.finish(token, &outcome).await {
+                        Ok(()) => {
+                            done.insert(p.claim_key.clone());
+                        }
+                        Err(e) => {
+                            report.record_failures += 1;
+                            tracing::error!(key = %p.claim_key, error = %e, "sent but not recorded: the claim expires and the mail may repeat once");
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                report.mail_failures += 1;
+                tracing::error!(recipient = %email, error = %e, "alert mail not sent; its claims expire and the next sweep retries");
+            }
+        }
+    }
+
+    // Record the handled levels of tickets whose every pair is done.
+    for (ticket, alerts) in &per_ticket {
+        let all_done = alerts.alerts.iter().all(|a| {
+            a.recipients.iter().all(|r| {
+                let id: String = r.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                done.contains(&format!("{}:{id}", a.key))
+            })
+        });
+        if all_done && deps.store.save_alert_progress(&record_handled(ticket, alerts)).await? {
+            report.tickets_recorded += 1;
+        }
+    }
+
+    report.outbox_resent = resend_outbox(deps, now).await?;
+    tracing::info!(report = ?report, "sla sweep done");
+    Ok(report)
+}
+
+/// Sends outbox mail left pending by a function that stopped between its write and its
+/// send (never lost: the write and the mail were one transaction).
+async fn resend_outbox<S, M>(deps: &Deps<S, M>, now: Timestamp) -> Result<usize, SweepError>
+where
+    S: TicketStore + Sync,
+    M: Mailer + Sync,
+{
+    let mut sent = 0;
+    for pending in deps.store.pending_mail(50).await? {
+        if pending.mail.raw.is_empty() {
+            continue;
+        }
+        // Mail written within the last minute may still be on its way.
+        if pending_is_recent(&pending.mail.raw, now) {
+            continue;
+        }
+        match deps.mailer.send(&pending.mail).await {
+            Ok(ses_id) => {
+                deps.store.mark_sent(&pending.number, &pending.mail.key, &ses_id).await?;
+                sent += 1;
+            }
+            Err(e) => {
+                tracing::error!(ticket = %pending.number, key = %pending.mail.key, error = %e, "outbox mail still not sent")
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// Whether the mail's own Date header is within the grace period.
+fn pending_is_recent(raw: &[u8], now: Timestamp) -> bool {
+    let head = String::from_utf8_lossy(&raw[..raw.len().min(4096)]);
+    head.lines()
+        .find_map(|l| l.strip_prefix("Date:"))
+        .and_then(|d| jiff::fmt::rfc2822::parse(d.trim()).ok())
+        .is_some_and(|sent| now.duration_since(sent.timestamp()) < OUTBOX_GRACE)
+}
