@@ -117,7 +117,7 @@ where
     R: RawMailStore + Sync,
     M: Mailer + Sync,
 {
-    let claim = match deps.store.claim(&format!("mail:{ses_id}")).await? {
+    let claim = match deps.store.claim(&format!("mail:{ses_id}"), now).await? {
         Claim::Fresh(claim) => claim,
         Claim::Done(outcome) => return Ok(outcome),
         Claim::InProgress => return Err(IntakeError::Retryable(format!("message {ses_id} is being processed"))),
