@@ -13,6 +13,7 @@ pub mod escalation;
 pub mod limit;
 pub mod mail;
 pub mod ports;
+pub mod report;
 pub mod roles;
 pub mod sla;
 pub mod sop;
