@@ -1,0 +1,534 @@
+//! The staff API (JSON over the HTTP API, behind its JWT authorizer).
+//!
+//! Who is asking comes only from the verified JWT claims the authorizer put in the
+//! request context (`email`, and the groups claim holding the roles); never from a header
+//! a client can set. Every action goes through the domain state machine (role, current
+//! step, required inputs and documents, version) and is written with the mail it implies
+//! in one transaction. Errors are JSON: an English `code` and a Bahasa Indonesia `message`.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/api/staff/me` | who I am, my roles |
+//! | GET | `/api/staff/queue` | tickets whose current step is mine, soonest due first |
+//! | GET | `/api/staff/tickets/{number}` | a ticket, its timeline, the actions I may take |
+//! | POST | `/api/staff/tickets/{number}/actions` | `{"version": n, "action": {...}}` |
+//! | POST | `/api/staff/tickets/{number}/documents` | upload a document (base64), get its reference |
+//! | POST | `/api/staff/tickets` | enter a request that came by letter, WhatsApp or phone |
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use jiff::{SignedDuration, Timestamp};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use loket_domain::mail::compose::{Composer, Links, Outgoing};
+use loket_domain::mail::thread::{ThreadKeys, token_hash};
+use loket_domain::ports::{Claim, Created, Mailer, RawMailStore, StoreError, TicketStore};
+use loket_domain::ticket::{Actor, Channel, Document, Requester, StaffRef, Ticket, TicketNumber};
+use loket_domain::workflow::{Action, NewTicket, TransitionError, Workflow};
+use loket_domain::{Agency, Catalog, Role};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Largest document accepted through the API (before base64).
+pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+
+pub struct Deps<S, R, M> {
+    pub store: S,
+    pub files: R,
+    pub mailer: M,
+    pub catalog: Catalog,
+    pub agency: Agency,
+    pub keys: ThreadKeys,
+    pub links: Links,
+}
+
+/// The caller, from the verified JWT claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Staff {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub roles: Vec<Role>,
+}
+
+impl Staff {
+    fn actor(&self) -> Actor {
+        Actor::staff(&self.reference(), self.roles.clone())
+    }
+
+    fn reference(&self) -> StaffRef {
+        StaffRef { id: self.id.clone(), name: self.name.clone(), email: self.email.clone() }
+    }
+}
+
+/// Roles from a groups claim: API Gateway passes arrays as `"[a b]"`; a JSON array or a
+/// comma list is accepted too. Unknown names and `pemohon` are ignored.
+pub fn parse_groups(claim: &str) -> Vec<Role> {
+    let mut roles: Vec<Role> = claim
+        .split(|c: char| c == '[' || c == ']' || c == ',' || c == '"' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse::<Role>().ok())
+        .filter(|r| r.is_staff())
+        .collect();
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+/// The caller from the authorizer's claims; `None` without a verified identity.
+pub fn staff_identity(request: &Request, agency: &Agency) -> Option<Staff> {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else { return None };
+    let claims = &context.authorizer.as_ref()?.jwt.as_ref()?.claims;
+    let email = claims.get("email").map(|e| e.trim().to_ascii_lowercase()).filter(|e| e.contains('@'))?;
+    let groups = claims.get("cognito:groups").or_else(|| claims.get("groups")).map(String::as_str).unwrap_or_default();
+    let roles = parse_groups(groups);
+    let member = agency.staff_by_email(&email);
+    Some(Staff {
+        id: member.map(|m| m.id.clone()).or_else(|| claims.get("sub").cloned()).unwrap_or_else(|| email.clone()),
+        name: member.map(|m| m.name.clone()).or_else(|| claims.get("name").cloned()).unwrap_or_else(|| email.clone()),
+        email,
+        roles,
+    })
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert("content-type", lambda_http::http::HeaderValue::from_static("application/json; charset=utf-8"));
+    headers.insert("cache-control", lambda_http::http::HeaderValue::from_static("no-store"));
+    headers.insert("x-content-type-options", lambda_http::http::HeaderValue::from_static("nosniff"));
+    response
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    json_response(status, &json!({"code": code, "message": message}))
+}
+
+fn transition_error(e: &TransitionError) -> Response<Body> {
+    let status = match e {
+        TransitionError::WrongRole { .. } => StatusCode::FORBIDDEN,
+        TransitionError::StaleVersion { .. }
+        | TransitionError::NotCurrentStep { .. }
+        | TransitionError::Closed
+        | TransitionError::NotClosed => StatusCode::CONFLICT,
+        TransitionError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    error(status, e.code(), &e.message())
+}
+
+fn store_error(e: &StoreError) -> Response<Body> {
+    match e {
+        StoreError::NotFound => error(StatusCode::NOT_FOUND, "not_found", "Tiket tidak ditemukan."),
+        StoreError::Conflict(current) => json_response(
+            StatusCode::CONFLICT,
+            &json!({"code": "stale_version", "message": "Tiket telah diubah oleh orang lain. Muat ulang lalu coba lagi.", "current": **current}),
+        ),
+        StoreError::InProgress => error(StatusCode::CONFLICT, "in_progress", "Permintaan yang sama sedang diproses."),
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(error = %detail, "store unavailable");
+            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Layanan sedang sibuk. Coba lagi sebentar lagi.")
+        }
+        other => {
+            tracing::error!(error = %other, "store error");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Terjadi kesalahan pada sistem. Coba lagi nanti.")
+        }
+    }
+}
+
+fn bad_request(message: &str) -> Response<Body> {
+    error(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+/// The JSON body, or `None` (answered with [`bad_json`]) when it does not parse.
+fn body_json<T: for<'de> Deserialize<'de>>(request: &Request) -> Option<T> {
+    let bytes: &[u8] = request.body().as_ref();
+    serde_json::from_slice(bytes).map_err(|e| tracing::info!(error = %e, "invalid JSON body")).ok()
+}
+
+fn bad_json() -> Response<Body> {
+    bad_request("Isi permintaan tidak dapat dibaca (JSON tidak valid).")
+}
+
+/// Handles one request; client errors are responses, never `Err`.
+pub async fn handle<S, R, M>(deps: &Deps<S, R, M>, request: Request, now: Timestamp) -> Response<Body>
+where
+    S: TicketStore + Sync,
+    R: RawMailStore + Sync,
+    M: Mailer + Sync,
+{
+    let Some(staff) = staff_identity(&request, &deps.agency) else {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", "Silakan masuk kembali.");
+    };
+    if staff.roles.is_empty() {
+        return error(StatusCode::FORBIDDEN, "no_role", "Akun Anda belum memiliki peran petugas.");
+    }
+    let path = request.raw_http_path().trim_end_matches('/').to_string();
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let method = request.method().clone();
+    tracing::info!(staff = %staff.email, method = %method, path = %path, "staff request");
+    match (method, parts.as_slice()) {
+        (Method::GET, ["api", "staff", "me"]) => json_response(StatusCode::OK, &json!(staff)),
+        (Method::GET, ["api", "staff", "queue"]) => queue(deps, &staff, now).await,
+        (Method::POST, ["api", "staff", "tickets"]) => enter(deps, &staff, &request, now).await,
+        (Method::GET, ["api", "staff", "tickets", number]) => match number.parse::<TicketNumber>() {
+            Ok(n) => show(deps, &staff, &n).await,
+            Err(_) => error(StatusCode::NOT_FOUND, "not_found", "Tiket tidak ditemukan."),
+        },
+        (Method::POST, ["api", "staff", "tickets", number, "actions"]) => match number.parse::<TicketNumber>() {
+            Ok(n) => act(deps, &staff, &n, &request, now).await,
+            Err(_) => error(StatusCode::NOT_FOUND, "not_found", "Tiket tidak ditemukan."),
+        },
+        (Method::POST, ["api", "staff", "tickets", number, "documents"]) => match number.parse::<TicketNumber>() {
+            Ok(n) => upload(deps, &n, &request, now).await,
+            Err(_) => error(StatusCode::NOT_FOUND, "not_found", "Tiket tidak ditemukan."),
+        },
+        _ => error(StatusCode::NOT_FOUND, "no_route", "Alamat tidak dikenal."),
+    }
+}
+
+/// On time, warning (less than a fifth of the step's time left), overdue.
+fn sla_state(
+    agency: &Agency,
+    due: Option<Timestamp>,
+    limit_secs: Option<i64>,
+    now: Timestamp,
+) -> (&'static str, Option<i64>) {
+    let Some(due) = due else { return ("waiting", None) };
+    if now >= due {
+        return ("overdue", Some(-agency.calendar.working_between(due, now).as_secs()));
+    }
+    let left = agency.calendar.working_between(now, due).as_secs();
+    let warning = limit_secs.map_or(left < 3600, |limit| left * 5 < limit);
+    (if warning { "warning" } else { "on_time" }, Some(left))
+}
+
+async fn queue<S: TicketStore, R, M>(deps: &Deps<S, R, M>, staff: &Staff, now: Timestamp) -> Response<Body> {
+    let mut entries = BTreeMap::new();
+    for role in &staff.roles {
+        match deps.store.queue(*role, 200, None).await {
+            Ok(page) => {
+                for entry in page.items {
+                    entries.entry(entry.number.clone()).or_insert(entry);
+                }
+            }
+            Err(e) => return store_error(&e),
+        }
+    }
+    let mut items: Vec<Value> = entries
+        .into_values()
+        .map(|e| {
+            let step = deps.catalog.get(&e.procedure).and_then(|p| p.step(&e.step));
+            let (state, left) = sla_state(&deps.agency, e.due_at, step.and_then(|s| s.limit.fixed_seconds()), now);
+            json!({
+                "number": e.number, "procedure": e.procedure, "step": e.step,
+                "step_label": step.map(|s| s.label.clone()), "due_at": e.due_at, "state": state,
+                "working_secs_left": left, "subject": e.subject, "unit": e.unit,
+                "requester": e.requester_name, "version": e.version,
+            })
+        })
+        .collect();
+    items.sort_by_key(|v| v["due_at"].as_str().map_or_else(|| "~".to_string(), str::to_string));
+    json_response(StatusCode::OK, &json!({"items": items}))
+}
+
+fn ticket_view(deps_catalog: &Catalog, wf: &Workflow<'_>, ticket: &Ticket, staff: &Staff) -> Value {
+    let procedure = deps_catalog.get(&ticket.procedure);
+    let steps: Vec<Value> = procedure
+        .map(|p| {
+            p.steps
+                .iter()
+                .map(|s| {
+                    let done = ticket.history.iter().any(|r| r.step == s.id);
+                    let current = ticket.current_step() == Some(s.id.as_str());
+                    json!({
+                        "no": s.no, "id": s.id, "label": s.label, "roles": s.roles, "limit": s.limit.label(),
+                        "state": if current { "current" } else if done { "done" } else { "next" },
+                        "outcomes": s.outcomes.iter().map(|o| json!({"id": o.id, "label": o.label, "reason_required": o.reason_required})).collect::<Vec<_>>(),
+                        "required": s.required_items().map(|i| json!({"id": i.id, "label": i.label, "kind": i.kind})).collect::<Vec<_>>(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"ticket": ticket, "steps": steps, "allowed_actions": wf.allowed_actions(ticket, &staff.roles)})
+}
+
+async fn show<S: TicketStore, R, M>(deps: &Deps<S, R, M>, staff: &Staff, number: &TicketNumber) -> Response<Body> {
+    let ticket = match deps.store.get(number).await {
+        Ok(t) => t,
+        Err(e) => return store_error(&e),
+    };
+    let timeline = match deps.store.timeline(number).await {
+        Ok(t) => t,
+        Err(e) => return store_error(&e),
+    };
+    let wf = Workflow::new(&deps.catalog, &deps.agency);
+    let mut view = ticket_view(&deps.catalog, &wf, &ticket, staff);
+    view["timeline"] = json!(timeline);
+    json_response(StatusCode::OK, &view)
+}
+
+#[derive(Debug, Deserialize)]
+struct ActRequest {
+    version: u64,
+    action: Action,
+}
+
+async fn act<S, R, M>(
+    deps: &Deps<S, R, M>,
+    staff: &Staff,
+    number: &TicketNumber,
+    request: &Request,
+    now: Timestamp,
+) -> Response<Body>
+where
+    S: TicketStore + Sync,
+    M: Mailer + Sync,
+{
+    let Some(body) = body_json::<ActRequest>(request) else { return bad_json() };
+    // Requester-only actions are not for staff.
+    if matches!(body.action, Action::RequesterReply { .. }) {
+        return error(StatusCode::FORBIDDEN, "wrong_role", "Tindakan ini hanya untuk pemohon.");
+    }
+    let ticket = match deps.store.get(number).await {
+        Ok(t) => t,
+        Err(e) => return store_error(&e),
+    };
+    let wf = Workflow::new(&deps.catalog, &deps.agency);
+    let applied = match wf.apply(&ticket, &staff.actor(), body.action, body.version, now) {
+        Ok(a) => a,
+        Err(TransitionError::StaleVersion { .. }) => return store_error(&StoreError::Conflict(Box::new(ticket))),
+        Err(e) => return transition_error(&e),
+    };
+    let Some(procedure) = deps.catalog.get(&applied.ticket.procedure) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Prosedur tiket tidak dikenal.");
+    };
+    let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
+    let directory = |role: Role| deps.agency.staff_with(role);
+    let mails = composer.mails_for(&applied, procedure, &directory, now);
+    if let Err(e) = deps.store.apply(&applied, body.version, &mails, None).await {
+        return store_error(&e);
+    }
+    send_all(deps, &applied.ticket.number, &mails).await;
+    let mut view = ticket_view(&deps.catalog, &wf, &applied.ticket, staff);
+    view["event"] = json!(applied.event);
+    json_response(StatusCode::OK, &view)
+}
+
+#[derive(Debug, Deserialize)]
+struct UploadRequest {
+    kind: String,
+    name: String,
+    content_base64: String,
+    #[serde(default = "default_public")]
+    public: bool,
+}
+
+fn default_public() -> bool {
+    true
+}
+
+/// The content type by the first bytes, not by the name: PDF, JPEG or PNG only.
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
+async fn upload<S: TicketStore, R: RawMailStore, M>(
+    deps: &Deps<S, R, M>,
+    number: &TicketNumber,
+    request: &Request,
+    now: Timestamp,
+) -> Response<Body> {
+    let Some(body) = body_json::<UploadRequest>(request) else { return bad_json() };
+    if let Err(e) = deps.store.get(number).await {
+        return store_error(&e);
+    }
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body.content_base64.trim()) else {
+        return bad_request("Isi dokumen tidak dapat dibaca (base64 tidak valid).");
+    };
+    if bytes.is_empty() || bytes.len() > MAX_DOCUMENT_BYTES {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "document_too_large", "Ukuran dokumen paling besar 4 MB.");
+    }
+    let Some(content_type) = sniff(&bytes) else {
+        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "document_type", "Dokumen harus berupa PDF, JPG, atau PNG.");
+    };
+    let kind: String = body.kind.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(48).collect();
+    let safe_name: String = body
+        .name
+        .chars()
+        .map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .take(80)
+        .collect();
+    let key = format!("attachments/tickets/{number}/{}-{safe_name}", now.as_millisecond());
+    let size = bytes.len() as u64;
+    if let Err(e) = deps.files.put(&key, bytes, content_type).await {
+        tracing::error!(error = %e, "document upload failed");
+        return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Dokumen gagal disimpan. Coba lagi.");
+    }
+    let document = Document {
+        kind,
+        name: body.name.chars().take(120).collect(),
+        content_type: content_type.into(),
+        size,
+        key,
+        uploaded_at: now,
+        public: body.public,
+    };
+    json_response(StatusCode::CREATED, &json!(document))
+}
+
+#[derive(Debug, Deserialize)]
+struct EnterRequest {
+    /// Client-made idempotency key (a double submit creates one ticket).
+    key: String,
+    procedure: String,
+    channel: Channel,
+    name: String,
+    unit: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    subject: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
+}
+
+async fn enter<S, R, M>(deps: &Deps<S, R, M>, staff: &Staff, request: &Request, now: Timestamp) -> Response<Body>
+where
+    S: TicketStore + Sync,
+    M: Mailer + Sync,
+{
+    let Some(body) = body_json::<EnterRequest>(request) else { return bad_json() };
+    if !staff.roles.iter().any(|r| matches!(r, Role::Helpdesk | Role::Koordinator | Role::Admin)) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+            "Hanya Helpdesk atau Koordinator yang dapat mencatat permohonan.",
+        );
+    }
+    if body.channel == Channel::Email || body.channel == Channel::Web {
+        return bad_request("Saluran harus surat, WhatsApp, atau telepon.");
+    }
+    let mut problems = Vec::new();
+    if body.key.trim().len() < 8 {
+        problems.push(("key", "Kunci permintaan tidak valid."));
+    }
+    if body.name.trim().is_empty() {
+        problems.push(("name", "Nama pemohon wajib diisi."));
+    }
+    if body.unit.trim().is_empty() {
+        problems.push(("unit", "Unit (OPD) wajib diisi."));
+    }
+    if body.subject.trim().is_empty() {
+        problems.push(("subject", "Perihal wajib diisi."));
+    }
+    let email = body.email.as_deref().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty());
+    if email.as_deref().is_some_and(|e| !e.contains('@') || e.len() > 200) {
+        problems.push(("email", "Alamat email tidak valid."));
+    }
+    if !deps.agency.procedures.contains(&body.procedure) && body.procedure != deps.agency.triage {
+        problems.push(("procedure", "Layanan tidak dikenal."));
+    }
+    if !problems.is_empty() {
+        let fields: BTreeMap<&str, &str> = problems.into_iter().collect();
+        return json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({"code": "invalid", "message": "Periksa kembali isian yang ditandai.", "fields": fields}),
+        );
+    }
+    let Some(procedure) = deps.catalog.get(&body.procedure) else { return bad_request("Layanan tidak dikenal.") };
+    let claim = match deps.store.claim(&format!("staff:{}", body.key.trim()), now).await {
+        Ok(Claim::Fresh(c)) => c,
+        Ok(Claim::Done(outcome)) => {
+            return json_response(StatusCode::OK, &json!({"number": outcome.number, "duplicate": true}));
+        }
+        Ok(Claim::InProgress) => return store_error(&StoreError::InProgress),
+        Err(e) => return store_error(&e),
+    };
+    let token = match loket_aws::new_status_token() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "no randomness");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Coba lagi sebentar lagi.");
+        }
+    };
+    let requester = Requester {
+        email,
+        name: body.name.trim().to_string(),
+        unit: body.unit.trim().to_string(),
+        phone: body.phone.clone(),
+    };
+    let wf = Workflow::new(&deps.catalog, &deps.agency);
+    let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
+    let year = deps.agency.calendar.local(now).year();
+    let created = deps
+        .store
+        .create(&claim, &procedure.service, year, "entered by staff", |number| {
+            let applied = wf.open(NewTicket {
+                number,
+                procedure: procedure.id.clone(),
+                actor: staff.actor(),
+                requester: requester.clone(),
+                channel: body.channel,
+                subject: body.subject.trim().chars().take(250).collect(),
+                description: body.description.chars().take(20_000).collect(),
+                fields: body.fields.clone(),
+                documents: Vec::new(),
+                token_hash: token_hash(&token),
+                related: Vec::new(),
+                mail_in: None,
+                at: now,
+            })?;
+            let ack = composer.acknowledgement(&applied.ticket, procedure, &token, now);
+            Ok((applied, ack.into_iter().collect()))
+        })
+        .await;
+    match created {
+        Ok(Created::New(applied)) => {
+            let ticket = &applied.ticket;
+            if let Some(ack) = composer.acknowledgement(ticket, procedure, &token, now) {
+                send_all(deps, &ticket.number, &[ack]).await;
+            }
+            json_response(
+                StatusCode::CREATED,
+                &json!({"number": ticket.number, "status_link": composer.status_link(ticket, &token), "duplicate": false}),
+            )
+        }
+        Ok(Created::Duplicate(number)) => json_response(StatusCode::OK, &json!({"number": number, "duplicate": true})),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// Sends the mail the store recorded; failures stay pending for the minute sweep.
+async fn send_all<S: TicketStore, R, M: Mailer>(deps: &Deps<S, R, M>, number: &TicketNumber, mails: &[Outgoing]) {
+    for mail in mails {
+        match deps.mailer.send(mail).await {
+            Ok(id) => {
+                if let Err(e) = deps.store.mark_sent(number, &mail.key, &id).await {
+                    tracing::error!(ticket = %number, key = %mail.key, error = %e, "mail sent but not recorded");
+                }
+            }
+            Err(e) => tracing::error!(ticket = %number, key = %mail.key, error = %e, "mail left pending"),
+        }
+    }
+}
+
+/// Working time left as words, for people.
+pub fn describe_left(agency: &Agency, secs: i64) -> String {
+    loket_domain::calendar::describe_working(SignedDuration::from_secs(secs.abs()), agency.working_day())
+}

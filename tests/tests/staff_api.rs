@@ -1,0 +1,306 @@
+//! The staff API handler with requests shaped as the HTTP API delivers them (JWT claims
+//! in the request context), against the local AWS endpoint: every procedure walked
+//! through the API, the role guard, identity, stale versions, documents, double submits.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use jiff::{SignedDuration, Timestamp};
+use lambda_http::{Body, Response};
+use loket_aws::{DynamoTicketStore, S3RawMailStore, SesMailer};
+use loket_domain::mail::compose::Links;
+use loket_domain::mail::thread::ThreadKeys;
+use loket_domain::sop::{ItemKind, StepKind};
+use loket_domain::{Agency, Catalog, Role};
+use loket_tests::{sdk_config, sent_mail, unique_name};
+use serde_json::{Value, json};
+use transitions::{Deps, handle};
+
+type Api = Deps<DynamoTicketStore, S3RawMailStore, SesMailer>;
+
+async fn api(agency: &str) -> Api {
+    let config = sdk_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let s3 = aws_sdk_s3::Client::new(&config);
+    let ses = aws_sdk_ses::Client::new(&config);
+    let table = unique_name("loket-staff");
+    loket_aws::dynamo::schema::create_table(&dynamo, &table).await.expect("table");
+    let bucket = unique_name("loket-files").to_lowercase();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(loket_tests::REGION))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("bucket");
+    let catalog = Catalog::embedded().expect("catalog");
+    let agency = Agency::embedded(agency, &catalog).expect("agency");
+    ses.verify_email_identity().email_address(&agency.service_address).send().await.expect("verify");
+    Deps {
+        store: DynamoTicketStore::new(dynamo, table, catalog.clone()),
+        files: S3RawMailStore::new(s3, bucket),
+        mailer: SesMailer::new(ses, agency.service_address.clone()),
+        keys: ThreadKeys::new(b"staff-api-test-secret-0123456789".to_vec()).expect("keys"),
+        links: Links { public_base: "http://127.0.0.1:9".into(), console_base: "http://127.0.0.1:9/staf".into() },
+        catalog,
+        agency,
+    }
+}
+
+/// An HTTP API (payload 2.0) request; `claims` as the JWT authorizer passes them.
+fn request(method: &str, path: &str, claims: Option<Value>, body: Option<Value>) -> lambda_http::Request {
+    let mut context = json!({
+        "accountId": "000000000000", "apiId": "api", "domainName": "api.local", "domainPrefix": "api",
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+        "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "23/Nov/2026:01:00:00 +0000", "timeEpoch": 0
+    });
+    if let Some(claims) = claims {
+        context["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
+    }
+    let event = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "api.local",
+                    // A client-set header must never give roles.
+                    "x-roles": "kadis", "x-user": "hendra@staf.example.go.id"},
+        "requestContext": context,
+        "body": body.map(|b| b.to_string()), "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("request")
+}
+
+fn claims(email: &str, roles: &[Role]) -> Value {
+    let groups: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    // API Gateway flattens array claims as "[a b]".
+    json!({"sub": email, "email": email, "cognito:groups": format!("[{}]", groups.join(" "))})
+}
+
+/// The directory member holding a role.
+fn member(api: &Api, role: Role) -> String {
+    api.agency.staff.iter().find(|m| m.roles.contains(&role)).map(|m| m.email.clone()).expect("someone holds the role")
+}
+
+async fn call(api: &Api, method: &str, path: &str, who: Option<(&str, &[Role])>, body: Option<Value>) -> (u16, Value) {
+    let response: Response<Body> =
+        handle(api, request(method, path, who.map(|(e, r)| claims(e, r)), body), Timestamp::now()).await;
+    let status = response.status().as_u16();
+    let bytes: &[u8] = response.body().as_ref();
+    (status, serde_json::from_slice(bytes).unwrap_or(Value::Null))
+}
+
+async fn enter(api: &Api, procedure: &str, requester: &str) -> String {
+    let helpdesk = member(api, Role::Helpdesk);
+    let body = json!({"key": unique_name("entry"), "procedure": procedure, "channel": "whatsapp", "name": "Sari",
+                      "unit": "Dinas Kesehatan", "email": requester, "phone": "0812", "subject": "Permohonan", "description": "via WA"});
+    let (status, value) =
+        call(api, "POST", "/api/staff/tickets", Some((&helpdesk, &[Role::Helpdesk])), Some(body)).await;
+    assert_eq!(status, 201, "{value}");
+    assert!(value["status_link"].as_str().is_some_and(|l| l.contains("/status/")));
+    value["number"].as_str().expect("number").to_string()
+}
+
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+
+/// Walks a ticket to its end through the API, each step by a directory member of its
+/// role, choosing `outcome` at decisions. Returns the final ticket JSON.
+async fn walk(api: &Api, number: &str, outcome: &dyn Fn(&str) -> &'static str) -> Value {
+    let path = format!("/api/staff/tickets/{number}");
+    for _ in 0..20 {
+        let (status, view) = call(api, "GET", &path, Some((&member(api, Role::Admin), &[Role::Admin])), None).await;
+        assert_eq!(status, 200, "{view}");
+        let ticket = &view["ticket"];
+        if ticket["status"] != "open" {
+            return ticket.clone();
+        }
+        let procedure = api.catalog.get(ticket["procedure"].as_str().expect("procedure")).expect("known");
+        let step = procedure.step(ticket["current"]["step"].as_str().expect("step")).expect("step");
+        let version = ticket["version"].as_u64().expect("version");
+        if step.kind == StepKind::Requester {
+            // The helpdesk records the requester's confirmation given by phone.
+            let who = member(api, Role::Helpdesk);
+            let action = json!({"version": version, "action": {"action": "complete", "step": step.id, "note": "dikonfirmasi lewat telepon"}});
+            let (status, v) =
+                call(api, "POST", &format!("{path}/actions"), Some((&who, &[Role::Helpdesk])), Some(action)).await;
+            assert_eq!(status, 200, "{v}");
+            continue;
+        }
+        let role = step.roles.iter().copied().find(|r| r.is_staff()).expect("staff role");
+        let who = member(api, role);
+        let mut fields = serde_json::Map::new();
+        let mut documents = Vec::new();
+        for item in step.required_items() {
+            let id = item.id.clone().expect("id");
+            if item.kind == ItemKind::Document {
+                let upload = json!({"kind": id, "name": format!("{id}.pdf"), "content_base64": base64::engine::general_purpose::STANDARD.encode(PDF)});
+                let (status, doc) =
+                    call(api, "POST", &format!("{path}/documents"), Some((&who, &[role])), Some(upload)).await;
+                assert_eq!(status, 201, "{doc}");
+                documents.push(doc);
+            } else {
+                fields.insert(id, json!("12"));
+            }
+        }
+        let action = if step.is_decision() {
+            json!({"action": "decide", "step": step.id, "outcome": outcome(&step.id), "reason": "Menunggu anggaran", "fields": fields, "documents": documents})
+        } else {
+            json!({"action": "complete", "step": step.id, "note": "selesai", "fields": fields, "documents": documents})
+        };
+        let (status, v) = call(
+            api,
+            "POST",
+            &format!("{path}/actions"),
+            Some((&who, &[role])),
+            Some(json!({"version": version, "action": action})),
+        )
+        .await;
+        assert_eq!(status, 200, "{} at {}: {v}", number, step.id);
+    }
+    panic!("{number} did not end");
+}
+
+#[tokio::test]
+async fn every_procedure_and_branch_through_the_api() {
+    for (agency, procedure, decisions) in [
+        ("pangkalpinang", "jaringan-intra-kota", vec![("keputusan-kadis", "setuju"), ("keputusan-kadis", "tunda")]),
+        ("gorontalo", "jaringan-intra-provinsi", vec![("keputusan-kadis", "setuju"), ("keputusan-kadis", "tunda")]),
+        (
+            "pangkalpinang",
+            "pemeliharaan-perbaikan-jaringan",
+            vec![("keputusan-kabid", "setuju"), ("keputusan-kabid", "tunda")],
+        ),
+        ("pangkalpinang", "gangguan-internet-disposisi", vec![("penanganan", "sederhana"), ("penanganan", "program")]),
+        ("gorontalo", "gangguan-internet-langsung", vec![("penanganan", "sederhana"), ("penanganan", "program")]),
+        ("pangkalpinang", "pemeliharaan-infrastruktur", vec![("", "")]),
+    ] {
+        let api = api(agency).await;
+        for (_, choice) in decisions {
+            let requester = format!("{}@dinkes.go.id", unique_name("pic").to_lowercase());
+            let number = enter(&api, procedure, &requester).await;
+            let end = walk(&api, &number, &|_| choice).await;
+            let expected = match choice {
+                "tunda" => "postponed",
+                "program" => "planned_work",
+                _ => "done",
+            };
+            assert_eq!(end["status"], expected, "{procedure} {choice}");
+            // The requester was told: the acknowledgement and the closing milestone.
+            let to_requester: Vec<String> = sent_mail()
+                .iter()
+                .filter(|m| {
+                    m["To"].as_array().is_some_and(|to| to.iter().any(|t| t.as_str() == Some(requester.as_str())))
+                })
+                .filter_map(|m| m["Subject"].as_str().map(str::to_string))
+                .collect();
+            assert!(to_requester.iter().any(|s| s.contains("Permohonan diterima")), "{to_requester:?}");
+            let closing = match expected {
+                "postponed" => "ditunda",
+                "planned_work" => "program kegiatan",
+                _ => "Tiket ditutup",
+            };
+            assert!(to_requester.iter().any(|s| s.contains(closing)), "{procedure} {choice}: {to_requester:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn identity_comes_only_from_verified_claims() {
+    let api = api("pangkalpinang").await;
+    // No authorizer claims: 401, whatever the headers say.
+    let (status, body) = call(&api, "GET", "/api/staff/queue", None, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["code"], "unauthorized");
+    // A verified user without a staff group: 403.
+    let (status, _) = call(&api, "GET", "/api/staff/me", Some(("someone@x.go.id", &[])), None).await;
+    assert_eq!(status, 403);
+    let (status, me) =
+        call(&api, "GET", "/api/staff/me", Some(("BUDI@staf.example.go.id", &[Role::Teknisi])), None).await;
+    assert_eq!(status, 200);
+    assert_eq!((me["name"].as_str(), me["roles"].clone()), (Some("Budi Teknisi"), json!(["teknisi"])));
+}
+
+#[tokio::test]
+async fn wrong_role_stale_version_missing_document_and_double_submit() {
+    let api = api("pangkalpinang").await;
+    let number = enter(&api, "jaringan-intra-kota", "pic@dinkes.go.id").await;
+    let path = format!("/api/staff/tickets/{number}/actions");
+    let teknisi = member(&api, Role::Teknisi);
+    let helpdesk = member(&api, Role::Helpdesk);
+    // The technician may not receive the request (the Helpdesk's step): 403.
+    let action = json!({"version": 1, "action": {"action": "complete", "step": "penerimaan"}});
+    let (status, body) = call(&api, "POST", &path, Some((&teknisi, &[Role::Teknisi])), Some(action.clone())).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("wrong_role")));
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("Helpdesk")));
+    // Two concurrent submits of the same action at version 1: exactly one applies.
+    let (a, b) = tokio::join!(
+        call(&api, "POST", &path, Some((&helpdesk, &[Role::Helpdesk])), Some(action.clone())),
+        call(&api, "POST", &path, Some((&helpdesk, &[Role::Helpdesk])), Some(action.clone()))
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    // A stale version gets 409 with the current state.
+    let (status, body) = call(&api, "POST", &path, Some((&helpdesk, &[Role::Helpdesk])), Some(action)).await;
+    assert_eq!(status, 409);
+    assert_eq!(body["current"]["version"], 2);
+    // The queue of the Kadis now holds it, ordered and with its SLA state.
+    let kadis = member(&api, Role::Kadis);
+    let (status, queue) = call(&api, "GET", "/api/staff/queue", Some((&kadis, &[Role::Kadis])), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(queue["items"][0]["number"], number.as_str());
+    assert!(["on_time", "warning", "overdue"].contains(&queue["items"][0]["state"].as_str().unwrap_or_default()));
+    // Documents are checked by content.
+    let upload = json!({"kind": "berita_acara", "name": "ba.pdf", "content_base64": base64::engine::general_purpose::STANDARD.encode(b"MZ not a pdf")});
+    let (status, body) = call(
+        &api,
+        "POST",
+        &format!("/api/staff/tickets/{number}/documents"),
+        Some((&teknisi, &[Role::Teknisi])),
+        Some(upload),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (415, Some("document_type")));
+    // Garbage in: a clear 400, not a crash.
+    let (status, body) =
+        call(&api, "POST", &path, Some((&helpdesk, &[Role::Helpdesk])), Some(json!({"version": "x"}))).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")));
+}
+
+#[tokio::test]
+async fn the_berita_acara_is_required_through_the_api() {
+    let api = api("pangkalpinang").await;
+    let number = enter(&api, "jaringan-intra-kota", "pic2@dinkes.go.id").await;
+    // Walk to the handover step, then try to complete it without the document.
+    let path = format!("/api/staff/tickets/{number}");
+    loop {
+        let (_, view) = call(&api, "GET", &path, Some((&member(&api, Role::Admin), &[Role::Admin])), None).await;
+        let step = view["ticket"]["current"]["step"].as_str().expect("open").to_string();
+        let version = view["ticket"]["version"].as_u64().expect("version");
+        let procedure = api.catalog.get("jaringan-intra-kota").expect("p");
+        let def = procedure.step(&step).expect("step");
+        let role = def.roles.iter().copied().find(|r| r.is_staff()).expect("role");
+        if step == "berita-acara" {
+            let action = json!({"version": version, "action": {"action": "complete", "step": step}});
+            let (status, body) =
+                call(&api, "POST", &format!("{path}/actions"), Some((&member(&api, role), &[role])), Some(action))
+                    .await;
+            assert_eq!((status, body["code"].as_str()), (422, Some("missing_document")), "{body}");
+            assert!(body["message"].as_str().is_some_and(|m| m.contains("Berita Acara")));
+            break;
+        }
+        let mut fields = BTreeMap::new();
+        for item in def.required_items() {
+            fields.insert(item.id.clone().expect("id"), "12".to_string());
+        }
+        let action = if def.is_decision() {
+            json!({"version": version, "action": {"action": "decide", "step": step, "outcome": "setuju", "fields": fields}})
+        } else {
+            json!({"version": version, "action": {"action": "complete", "step": step, "fields": fields}})
+        };
+        let (status, body) =
+            call(&api, "POST", &format!("{path}/actions"), Some((&member(&api, role), &[role])), Some(action)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let _ = SignedDuration::ZERO;
+}
