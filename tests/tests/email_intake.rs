@@ -234,7 +234,7 @@ async fn a_request_a_reply_and_an_out_of_office() {
     assert_eq!(comment.mail_auth.as_deref(), Some("spf=pass dkim=pass dmarc=pass spam=pass virus=pass"));
 
     // 3. An out-of-office answer to our mail: noted on the ticket, nothing created or sent.
-    let sent_before = sent_mail().len();
+    let sent_before = count_sent_to(requester);
     let ooo = format!(
         "From: Sari Wulandari <{requester}>\r\nTo: {plus}\r\nSubject: Out of Office: [#{number}] Permohonan diterima\r\n\
          Auto-Submitted: auto-replied\r\nMessage-ID: <ooo-1@dinkes.pangkalpinangkota.go.id>\r\nIn-Reply-To: <{ack_id}>\r\n\
@@ -243,7 +243,7 @@ async fn a_request_a_reply_and_an_out_of_office() {
     let outcome = stack.deliver(ooo.as_bytes(), "").await;
     assert_eq!(outcome.kind, "appended");
     assert!(outcome.reason.starts_with("auto_reply"), "{outcome:?}");
-    assert_eq!(sent_mail().len(), sent_before, "never answered");
+    assert_eq!(count_sent_to(requester), sent_before, "never answered");
     let timeline = stack.deps.store.timeline(&number).await.expect("timeline");
     assert_eq!(timeline.last().map(|e| e.kind), Some(EventKind::AutoReply));
     assert!(timeline.last().is_some_and(|e| e.internal));
@@ -513,4 +513,101 @@ async fn a_bounce_of_our_mail_marks_it_failed() {
         .item
         .expect("outbox item");
     assert_eq!(item.get("status").and_then(|s| s.as_s().ok()).map(String::as_str), Some("failed"));
+}
+
+/// A ticket of the city's intranet procedure at the Kadis's decision.
+async fn at_kadis_decision(stack: &Stack) -> loket_domain::Ticket {
+    let request = REQUEST.replace("Internet mati di ruang pelayanan", "Permohonan jaringan intra untuk ruang rapat");
+    let number = stack.deliver(request.as_bytes(), "").await.number.expect("ticket");
+    let wf = loket_domain::Workflow::new(&stack.deps.catalog, &stack.deps.agency);
+    let ticket = stack.deps.store.get(&number).await.expect("ticket");
+    assert_eq!(ticket.current_step(), Some("penerimaan"));
+    let rina = stack.deps.agency.staff_by_email("rina@staf.example.go.id").expect("helpdesk").as_ref();
+    let action = loket_domain::workflow::Action::Complete {
+        step: "penerimaan".into(),
+        note: None,
+        fields: BTreeMap::new(),
+        documents: Vec::new(),
+    };
+    let applied = wf
+        .apply(
+            &ticket,
+            &loket_domain::ticket::Actor::staff(&rina, vec![loket_domain::Role::Helpdesk]),
+            action,
+            ticket.version,
+            Timestamp::now(),
+        )
+        .expect("receive");
+    stack.deps.store.apply(&applied, ticket.version, &[], None).await.expect("store");
+    applied.ticket
+}
+
+fn decision_reply(stack: &Stack, ticket: &loket_domain::Ticket, from: &str, first_line: &str, code: &str) -> String {
+    let plus = stack.deps.keys.plus_address(&stack.deps.agency.service_address, &ticket.number);
+    format!(
+        "From: {from}\r\nTo: {plus}\r\nSubject: Re: [#{n}] Menunggu tindakan\r\nMessage-ID: <{id}@staf>\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{first_line}\r\n\r\nPada Sen, Layanan menulis:\r\n> Kode: {code}\r\n",
+        n = ticket.number,
+        id = unique_name("d"),
+    )
+}
+
+#[tokio::test]
+async fn a_decision_by_email_is_taken_only_when_every_condition_holds() {
+    let stack = stack("pangkalpinang").await;
+    let ticket = at_kadis_decision(&stack).await;
+    let code = stack.deps.keys.decision_code(&ticket.number, "keputusan-kadis", ticket.version);
+    let kadis = "hendra@staf.example.go.id";
+    let step_of = |t: &loket_domain::Ticket| t.current_step().map(str::to_string);
+
+    // Refused: someone who does not hold the Kadis role.
+    let o =
+        stack.deliver(decision_reply(&stack, &ticket, "budi@staf.example.go.id", "SETUJU", &code).as_bytes(), "").await;
+    assert!(o.reason.contains("decision refused: Anda tidak memegang peran"), "{o:?}");
+    // Refused: neither DKIM nor SPF passed.
+    let o =
+        stack.deliver(decision_reply(&stack, &ticket, kadis, "SETUJU", &code).as_bytes(), "dkim=FAIL,spf=FAIL").await;
+    assert!(o.reason.contains("DKIM/SPF"), "{o:?}");
+    // Refused: no valid code (a forged one).
+    let forged = code.replace(&code[code.len() - 3..], "000");
+    let o = stack.deliver(decision_reply(&stack, &ticket, kadis, "SETUJU", &forged).as_bytes(), "").await;
+    assert!(o.reason.contains("kode keputusan tidak ditemukan"), "{o:?}");
+    // Refused: an unknown word.
+    let o = stack.deliver(decision_reply(&stack, &ticket, kadis, "MUNGKIN", &code).as_bytes(), "").await;
+    assert!(o.reason.contains("kata keputusan tidak dikenali"), "{o:?}");
+    let now = stack.deps.store.get(&ticket.number).await.expect("ticket");
+    assert_eq!(step_of(&now), Some("keputusan-kadis".into()), "no refused reply moved the step");
+    // Each refusal is a note on the timeline, and the sender was told why.
+    let timeline = stack.deps.store.timeline(&ticket.number).await.expect("timeline");
+    let notes = timeline.iter().filter(|e| e.kind == EventKind::Note && e.internal).count();
+    assert_eq!(notes, 4);
+    let refusals = sent_mail()
+        .into_iter()
+        .filter(|m| {
+            m["Subject"].as_str().is_some_and(|s| s.contains(&format!("[#{}] Balasan tidak diproses", ticket.number)))
+        })
+        .count();
+    assert_eq!(refusals, 4);
+    // Refused: the ticket moved on since the code was made (a stale code).
+    let stale = stack.deps.keys.decision_code(&ticket.number, "keputusan-kadis", ticket.version - 1);
+    let o = stack.deliver(decision_reply(&stack, &ticket, kadis, "SETUJU", &stale).as_bytes(), "").await;
+    assert!(o.reason.contains("decision refused"), "{o:?}");
+
+    // Accepted: the Kadis, DKIM pass, the current code, TUNDA with a reason.
+    let current = stack.deps.store.get(&ticket.number).await.expect("ticket");
+    let code = stack.deps.keys.decision_code(&ticket.number, "keputusan-kadis", current.version);
+    let o = stack
+        .deliver(
+            decision_reply(&stack, &current, kadis, "TUNDA anggaran tahun ini habis", &code).as_bytes(),
+            "spf=FAIL",
+        )
+        .await;
+    assert!(o.reason.ends_with("decision by email"), "{o:?}");
+    let decided = stack.deps.store.get(&ticket.number).await.expect("ticket");
+    assert_eq!(decided.status, Status::Postponed);
+    assert_eq!(decided.end_reason.as_deref(), Some("anggaran tahun ini habis"));
+    let last = stack.deps.store.timeline(&ticket.number).await.expect("timeline").pop().expect("event");
+    assert_eq!((last.kind, last.outcome.as_deref()), (EventKind::Decided, Some("tunda")));
+    assert_eq!(last.actor.name, "Hendra Kepala Dinas");
+    assert!(last.mail_auth.as_deref().is_some_and(|a| a.contains("dkim=pass")));
 }

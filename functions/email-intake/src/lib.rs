@@ -403,6 +403,11 @@ where
         if !skipped.is_empty() {
             text_with_notes.push_str(&format!("\n\n[Lampiran tidak disimpan: {}]", skipped.join("; ")));
         }
+        if !ticket.status.is_closed()
+            && let Some(member) = deps.agency.staff_by_email(from)
+        {
+            return staff_reply(deps, claim, message, verdicts, member, &ticket, &body, reason, now).await;
+        }
         let actor = mail_actor(from, message);
         let action = if ticket.status.is_closed() {
             Action::Reopen { reason: if text.is_empty() { subject.to_string() } else { text.clone() } }
@@ -521,6 +526,133 @@ where
         }
         Created::Duplicate(number) => Ok(Outcome::new("new_ticket", Some(number), reason.to_string())),
     }
+}
+
+/// A reply from a registered staff member. On a decision step it is taken as the decision
+/// only when every condition holds: the sender holds the step's role; SES's DKIM or SPF
+/// verdict passed; the reply carries the decision code of this ticket, step and version;
+/// and its first word is one of the step's keywords. Otherwise it is kept as an internal
+/// note, and the sender is told why.
+#[allow(clippy::too_many_arguments)]
+async fn staff_reply<S, R, M>(
+    deps: &Deps<S, R, M>,
+    claim: &ClaimToken,
+    message: &Message<'_>,
+    verdicts: &Verdicts,
+    member: &loket_domain::agency::StaffMember,
+    ticket: &Ticket,
+    body: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Outcome, IntakeError>
+where
+    S: TicketStore + Sync,
+    M: Mailer + Sync,
+{
+    let wf = Workflow::new(&deps.catalog, &deps.agency);
+    let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
+    let actor = Actor::staff(&member.as_ref(), member.roles.clone());
+    let text = clip(&reply_text(body), MAX_BODY_CHARS);
+    let procedure = deps
+        .catalog
+        .get(&ticket.procedure)
+        .ok_or_else(|| IntakeError::Retryable(format!("unknown procedure {}", ticket.procedure)))?;
+    let step = ticket.current_step().and_then(|s| procedure.step(s));
+
+    let decision = step.filter(|s| s.is_decision()).map(|step| {
+        let first_line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().trim();
+        let (word, rest) = first_line.split_once(char::is_whitespace).unwrap_or((first_line, ""));
+        let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+        let outcome = step.outcome(word);
+        let why = if outcome.is_none() {
+            let words: Vec<&str> = step.outcomes.iter().map(|o| o.keyword.as_str()).collect();
+            Some(format!("kata keputusan tidak dikenali; tulis salah satu dari {} di baris pertama", words.join(", ")))
+        } else if !step.allows(&member.roles) {
+            Some("Anda tidak memegang peran untuk langkah ini".to_string())
+        } else if verdicts.dkim != Some(Verdict::Pass) && verdicts.spf != Some(Verdict::Pass) {
+            Some("email tidak lolos pemeriksaan keaslian (DKIM/SPF)".to_string())
+        } else {
+            match deps.keys.find_decision_code(body, &ticket.number, &step.id) {
+                None => Some("kode keputusan tidak ditemukan atau tidak sah".to_string()),
+                Some(v) if v != ticket.version => {
+                    Some("tiket telah berubah sejak email itu dikirim; buka tiket untuk memutuskan".to_string())
+                }
+                Some(_) => None,
+            }
+        };
+        (step, outcome, rest.trim().to_string(), why)
+    });
+
+    if let Some((step, Some(outcome), rest, None)) = &decision {
+        let action = Action::Decide {
+            step: step.id.clone(),
+            outcome: outcome.id.clone(),
+            reason: Some(rest.clone()).filter(|r| !r.is_empty()),
+            note: Some("Diputuskan melalui balasan email.".into()),
+            fields: BTreeMap::new(),
+            documents: Vec::new(),
+        };
+        match wf.apply(ticket, &actor, action, ticket.version, now) {
+            Ok(mut applied) => {
+                applied.event.mail_in = message_id(message);
+                applied.event.mail_auth = verdicts.summary();
+                let directory = |role: loket_domain::Role| deps.agency.staff_with(role);
+                let mails = composer.mails_for(&applied, procedure, &directory, now);
+                let outcome =
+                    Outcome::new("appended", Some(ticket.number.clone()), format!("{reason}; decision by email"));
+                deps.store.apply(&applied, ticket.version, &mails, Some((claim, &outcome))).await?;
+                send_all(deps, &ticket.number, &mails).await;
+                return Ok(outcome);
+            }
+            Err(e) => {
+                return refuse(deps, claim, message, verdicts, member, ticket, &text, &e.message(), reason, now).await;
+            }
+        }
+    }
+    match decision {
+        Some((_, _, _, Some(why))) => {
+            refuse(deps, claim, message, verdicts, member, ticket, &text, &why, reason, now).await
+        }
+        _ => {
+            // Not a decision step: the staff member's mail is an internal note.
+            let mut applied = wf.record(ticket, EventKind::Note, &actor, Some(text), message_id(message), now);
+            applied.event.mail_auth = verdicts.summary();
+            let outcome =
+                Outcome::new("appended", Some(ticket.number.clone()), format!("{reason}; staff note by email"));
+            deps.store.apply(&applied, ticket.version, &[], Some((claim, &outcome))).await?;
+            Ok(outcome)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn refuse<S, R, M>(
+    deps: &Deps<S, R, M>,
+    claim: &ClaimToken,
+    message: &Message<'_>,
+    verdicts: &Verdicts,
+    member: &loket_domain::agency::StaffMember,
+    ticket: &Ticket,
+    text: &str,
+    why: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Outcome, IntakeError>
+where
+    S: TicketStore + Sync,
+    M: Mailer + Sync,
+{
+    let wf = Workflow::new(&deps.catalog, &deps.agency);
+    let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
+    let actor = Actor::staff(&member.as_ref(), member.roles.clone());
+    let note = format!("Balasan email tidak diproses sebagai keputusan: {why}.\n\n{text}");
+    let mut applied = wf.record(ticket, EventKind::Note, &actor, Some(note), message_id(message), now);
+    applied.event.mail_auth = verdicts.summary();
+    let mail = composer.refusal(&applied.ticket, &member.as_ref(), why, applied.event.seq, now);
+    let outcome = Outcome::new("appended", Some(ticket.number.clone()), format!("{reason}; decision refused: {why}"));
+    deps.store.apply(&applied, ticket.version, std::slice::from_ref(&mail), Some((claim, &outcome))).await?;
+    send_all(deps, &ticket.number, &[mail]).await;
+    Ok(outcome)
 }
 
 fn loket_aws_token() -> Result<String, IntakeError> {

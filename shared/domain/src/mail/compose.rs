@@ -277,8 +277,28 @@ impl Composer<'_> {
         let step = ticket.current_step().and_then(|s| procedure.step(s))?;
         let due = ticket.due_at().map_or_else(|| "menunggu pemohon".to_string(), |d| local_time(self.agency, d));
         let role_names: Vec<&str> = roles.iter().map(|r| r.label()).collect();
+        let decision = if step.is_decision() {
+            let words: Vec<String> = step
+                .outcomes
+                .iter()
+                .map(|o| {
+                    if o.reason_required {
+                        format!("{} <alasan> ({})", o.keyword, o.label)
+                    } else {
+                        format!("{} ({})", o.keyword, o.label)
+                    }
+                })
+                .collect();
+            format!(
+                "\nAnda dapat memutuskan langsung dengan membalas email ini. Tulis di baris pertama salah satu dari:\n  {}\nBiarkan kode berikut tetap ada dalam balasan: {}\n",
+                words.join("\n  "),
+                self.keys.decision_code(&ticket.number, &step.id, ticket.version)
+            )
+        } else {
+            String::new()
+        };
         let body = format!(
-            "Tiket {number} menunggu tindakan {roles}.\n\nLangkah: {no}. {label}\nBatas waktu: {limit} (jatuh tempo {due})\nPemohon: {requester}, {unit}\nPerihal: {subject}\n\nBuka tiket: {link}\n\n{agency}\n",
+            "Tiket {number} menunggu tindakan {roles}.\n\nLangkah: {no}. {label}\nBatas waktu: {limit} (jatuh tempo {due})\nPemohon: {requester}, {unit}\nPerihal: {subject}\n{decision}\nBuka tiket: {link}\n\n{agency}\n",
             number = ticket.number,
             roles = role_names.join(" / "),
             no = step.no,
@@ -301,6 +321,29 @@ impl Composer<'_> {
             "auto-generated",
             now,
         ))
+    }
+}
+
+impl Composer<'_> {
+    /// Tells a staff member why their reply was not taken as a decision.
+    pub fn refusal(&self, ticket: &Ticket, to: &StaffRef, why: &str, event_seq: u64, now: Timestamp) -> Outgoing {
+        let body = format!(
+            "Yth. {name},\n\nBalasan Anda untuk tiket {number} tidak diproses sebagai keputusan:\n\n  {why}\n\nBalasan Anda dicatat sebagai catatan internal pada tiket. Buka tiket untuk memutuskan:\n{link}\n\n{agency}\n",
+            name = to.name,
+            number = ticket.number,
+            link = self.console_link(ticket),
+            agency = self.agency.sender_name,
+        );
+        self.build(
+            ticket,
+            &format!("e{event_seq}-refusal"),
+            MailKind::Refusal,
+            vec![to.email.clone()],
+            "Balasan tidak diproses sebagai keputusan",
+            body,
+            "auto-replied",
+            now,
+        )
     }
 }
 

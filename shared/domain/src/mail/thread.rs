@@ -98,6 +98,32 @@ impl ThreadKeys {
     }
 }
 
+impl ThreadKeys {
+    /// The code that lets a staff member decide a step by email: bound to the ticket, the
+    /// step and the ticket's version, e.g. `KODE-7-1a2b3c4d5e6f`.
+    pub fn decision_code(&self, number: &TicketNumber, step: &str, version: u64) -> String {
+        format!("KODE-{version}-{}", self.sign(&format!("decision:{step}:{version}"), number))
+    }
+
+    /// The version a decision code found in `text` was made for, if one is valid for the
+    /// ticket and step (codes for other steps or tickets are ignored).
+    pub fn find_decision_code(&self, text: &str, number: &TicketNumber, step: &str) -> Option<u64> {
+        let mut rest = text;
+        while let Some(i) = rest.find("KODE-") {
+            let candidate = &rest[i + 5..];
+            let token: String = candidate.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+            if let Some((version, sig)) = token.split_once('-')
+                && let Ok(version) = version.parse::<u64>()
+                && self.check(&format!("decision:{step}:{version}"), number, sig)
+            {
+                return Some(version);
+            }
+            rest = &rest[i + 5..];
+        }
+        None
+    }
+}
+
 #[cold]
 fn unreachable_hmac() -> HmacSha256 {
     // HMAC-SHA256 takes keys of any length; `new_from_slice` only fails for fixed-size MACs.
@@ -170,6 +196,19 @@ mod tests {
         assert_eq!(k.ticket_of_message_id("kominfo.example.go.id", "<0100018c@email.amazonses.com>"), None);
         let forged = id.replace("000123", "000777");
         assert_eq!(k.ticket_of_message_id("kominfo.example.go.id", &forged), None);
+    }
+
+    #[test]
+    fn decision_codes_are_bound_to_ticket_step_and_version() {
+        let k = keys();
+        let code = k.decision_code(&number(), "keputusan-kadis", 7);
+        let reply = format!("SETUJU\n\n> Kode keputusan: {code}\n");
+        assert_eq!(k.find_decision_code(&reply, &number(), "keputusan-kadis"), Some(7));
+        assert_eq!(k.find_decision_code(&reply, &number(), "analisis"), None);
+        let other: TicketNumber = "JIP-2026-000124".parse().expect("number");
+        assert_eq!(k.find_decision_code(&reply, &other, "keputusan-kadis"), None);
+        assert_eq!(k.find_decision_code(&reply.replace("KODE-7", "KODE-8"), &number(), "keputusan-kadis"), None);
+        assert_eq!(k.find_decision_code("no code here", &number(), "keputusan-kadis"), None);
     }
 
     #[test]
