@@ -51,7 +51,10 @@ async fn api(agency: &str) -> Api {
 }
 
 /// An HTTP API (payload 2.0) request; `claims` as the JWT authorizer passes them.
-fn request(method: &str, path: &str, claims: Option<Value>, body: Option<Value>) -> lambda_http::Request {
+fn request(method: &str, path_and_query: &str, claims: Option<Value>, body: Option<Value>) -> lambda_http::Request {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let parameters: serde_json::Map<String, Value> =
+        query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), json!(v))).collect();
     let mut context = json!({
         "accountId": "000000000000", "apiId": "api", "domainName": "api.local", "domainPrefix": "api",
         "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
@@ -61,7 +64,8 @@ fn request(method: &str, path: &str, claims: Option<Value>, body: Option<Value>)
         context["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
     }
     let event = json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+        "queryStringParameters": if parameters.is_empty() { Value::Null } else { Value::Object(parameters) },
         "headers": {"content-type": "application/json", "host": "api.local",
                     // A client-set header must never give roles.
                     "x-roles": "kadis", "x-user": "hendra@staf.example.go.id"},
@@ -303,4 +307,49 @@ async fn the_berita_acara_is_required_through_the_api() {
         assert_eq!(status, 200, "{body}");
     }
     let _ = SignedDuration::ZERO;
+}
+
+#[tokio::test]
+async fn the_service_level_report_as_json_and_csv() {
+    let api = api("gorontalo").await;
+    for i in 0..2 {
+        let number = enter(&api, "jaringan-intra-provinsi", &format!("pic{i}@dinkes.go.id")).await;
+        let end = walk(&api, &number, &|_| "setuju").await;
+        assert_eq!(end["status"], "done");
+    }
+    let year = jiff::Timestamp::now().strftime("%Y").to_string();
+    let path = format!("/api/staff/reports/sla?year={year}");
+    let teknisi = member(&api, Role::Teknisi);
+    let (status, _) = call(&api, "GET", &path, Some((&teknisi, &[Role::Teknisi])), None).await;
+    assert_eq!(status, 403, "technicians do not see reports");
+    let kabid = member(&api, Role::Kabid);
+    let (status, body) = call(&api, "GET", &path, Some((&kabid, &[Role::Kabid])), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tickets"], 2);
+    let steps = body["report"]["steps"].as_array().expect("steps");
+    let analysis = steps
+        .iter()
+        .find(|s| s["procedure"] == "jaringan-intra-provinsi" && s["step"] == "analisis")
+        .expect("analysis row");
+    assert_eq!(analysis["count"], 2);
+    let service = &body["report"]["services"][0];
+    assert_eq!(
+        (service["procedure"].as_str(), service["standard_secs"].as_i64(), service["count"].as_i64()),
+        (Some("jaringan-intra-provinsi"), Some(8 * 3600), Some(2))
+    );
+    // CSV for the yearly evaluation.
+    let response = handle(
+        &api,
+        request("GET", &format!("{path}&format=csv"), Some(claims(&kabid, &[Role::Kabid])), None),
+        Timestamp::now(),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+    assert!(
+        csv.starts_with("jenis,prosedur,no,langkah,batas_waktu,jumlah,median_menit,p90_menit,persen_tepat_waktu\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("layanan,jaringan-intra-provinsi,,Pemanfaatan Jaringan Intra Pemerintah,8 jam,2,"), "{csv}");
 }

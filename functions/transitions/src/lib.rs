@@ -14,6 +14,7 @@
 //! | POST | `/api/staff/tickets/{number}/actions` | `{"version": n, "action": {...}}` |
 //! | POST | `/api/staff/tickets/{number}/documents` | upload a document (base64), get its reference |
 //! | POST | `/api/staff/tickets` | enter a request that came by letter, WhatsApp or phone |
+//! | GET | `/api/staff/reports/sla?year=Y[&month=M][&format=csv]` | the service-level report |
 
 use std::collections::BTreeMap;
 
@@ -173,6 +174,7 @@ where
     match (method, parts.as_slice()) {
         (Method::GET, ["api", "staff", "me"]) => json_response(StatusCode::OK, &json!(staff)),
         (Method::GET, ["api", "staff", "queue"]) => queue(deps, &staff, now).await,
+        (Method::GET, ["api", "staff", "reports", "sla"]) => sla_report(deps, &staff, &request, now).await,
         (Method::POST, ["api", "staff", "tickets"]) => enter(deps, &staff, &request, now).await,
         (Method::GET, ["api", "staff", "tickets", number]) => match number.parse::<TicketNumber>() {
             Ok(n) => show(deps, &staff, &n).await,
@@ -512,6 +514,60 @@ where
         Ok(Created::Duplicate(number)) => json_response(StatusCode::OK, &json!({"number": number, "duplicate": true})),
         Err(e) => store_error(&e),
     }
+}
+
+/// The service-level report over tickets opened in a year (or one month of it): JSON, or
+/// CSV with `format=csv`. For supervisors (Koordinator, Kasi, Kabid, Kadis, admin).
+async fn sla_report<S: TicketStore, R, M>(
+    deps: &Deps<S, R, M>,
+    staff: &Staff,
+    request: &Request,
+    now: Timestamp,
+) -> Response<Body> {
+    if !staff
+        .roles
+        .iter()
+        .any(|r| matches!(r, Role::Koordinator | Role::Kasi | Role::Kabid | Role::Kadis | Role::Admin))
+    {
+        return error(
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+            "Laporan hanya untuk Koordinator, Kepala Seksi, Kepala Bidang dan Kepala Dinas.",
+        );
+    }
+    let query = request.query_string_parameters();
+    let this_year = deps.agency.calendar.local(now).year();
+    let Ok(year) = query.first("year").map_or(Ok(this_year), str::parse::<i16>) else {
+        return bad_request("Tahun tidak valid.");
+    };
+    let months: Vec<i8> = match query.first("month").map(str::parse::<i8>) {
+        None => (1..=12).collect(),
+        Some(Ok(m)) if (1..=12).contains(&m) => vec![m],
+        Some(_) => return bad_request("Bulan tidak valid."),
+    };
+    if !(2000..=2100).contains(&year) {
+        return bad_request("Tahun tidak valid.");
+    }
+    let mut tickets = Vec::new();
+    for month in months {
+        match deps.store.opened_in_month(year, month).await {
+            Ok(mut t) => tickets.append(&mut t),
+            Err(e) => return store_error(&e),
+        }
+    }
+    let report = loket_domain::report::build(&tickets, &deps.catalog);
+    if query.first("format") == Some("csv") {
+        let mut response = Response::new(Body::Text(loket_domain::report::to_csv(&report)));
+        let headers = response.headers_mut();
+        headers.insert("content-type", lambda_http::http::HeaderValue::from_static("text/csv; charset=utf-8"));
+        headers.insert("cache-control", lambda_http::http::HeaderValue::from_static("no-store"));
+        headers.insert(
+            "content-disposition",
+            lambda_http::http::HeaderValue::from_static("attachment; filename=\"laporan-layanan.csv\""),
+        );
+        return response;
+    }
+    json_response(StatusCode::OK, &json!({"year": year, "tickets": tickets.len(), "report": report}))
 }
 
 /// Sends the mail the store recorded; failures stay pending for the minute sweep.

@@ -221,6 +221,9 @@ pub trait TicketStore {
     /// A requester's tickets, newest first.
     fn by_requester(&self, email: &str, limit: i32) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
 
+    /// Every ticket opened in a month (UTC), for service-level reports.
+    fn opened_in_month(&self, year: i16, month: i8) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
+
     /// Open tickets whose next SLA check is at or before `now`, soonest first.
     fn due(
         &self,

@@ -4,7 +4,7 @@
 //!
 //! | item             | pk                    | sk               | indexed as |
 //! |------------------|-----------------------|------------------|------------|
-//! | ticket           | `T#<number>`          | `META`           | `by_requester` (all tickets), `by_due` (only while an SLA check is pending) |
+//! | ticket           | `T#<number>`          | `META`           | `by_requester`, `by_month` (all tickets), `by_due` (only while an SLA check is pending) |
 //! | timeline event   | `T#<number>`          | `E#<seq, 10 digits>` | |
 //! | queue entry      | `T#<number>`          | `Q#<role>`       | `by_queue` (one per role of the current step) |
 //! | outbox mail      | `T#<number>`          | `M#<key>`        | `by_outbox` (only while pending) |
@@ -42,7 +42,10 @@ pub const BY_DUE: Index = Index { name: "by_due", pk: "gsi_due_pk", sk: "gsi_due
 /// Sparse: outbox mail not yet sent, oldest first (resent by the minute sweep after a crash).
 pub const BY_OUTBOX: Index = Index { name: "by_outbox", pk: "gsi_outbox_pk", sk: "gsi_outbox_sk" };
 
-pub const INDEXES: [Index; 4] = [BY_REQUESTER, BY_QUEUE, BY_DUE, BY_OUTBOX];
+/// Tickets by the month they were opened (agency time), for service-level reports.
+pub const BY_MONTH: Index = Index { name: "by_month", pk: "gsi_month_pk", sk: "gsi_month_sk" };
+
+pub const INDEXES: [Index; 5] = [BY_REQUESTER, BY_QUEUE, BY_DUE, BY_OUTBOX, BY_MONTH];
 
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("name and type are set")

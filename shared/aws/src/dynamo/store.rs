@@ -32,7 +32,7 @@ use loket_domain::workflow::{Applied, TransitionError};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
-use super::schema::{BY_DUE, BY_OUTBOX, BY_QUEUE, BY_REQUESTER, PK, SK};
+use super::schema::{BY_DUE, BY_MONTH, BY_OUTBOX, BY_QUEUE, BY_REQUESTER, PK, SK};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -63,6 +63,8 @@ struct TicketItem {
     gsi_due_pk: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gsi_due_sk: Option<String>,
+    gsi_month_pk: String,
+    gsi_month_sk: String,
     ticket: Ticket,
 }
 
@@ -254,6 +256,8 @@ impl DynamoTicketStore {
                 .map(|_| format!("{}#{}", sort_time(ticket.created_at), ticket.number)),
             gsi_due_pk: next_check.map(|_| DUE_PARTITION.to_string()),
             gsi_due_sk: next_check.map(|at| format!("{}#{}", sort_time(at), ticket.number)),
+            gsi_month_pk: format!("M#{}", ticket.created_at.strftime("%Y-%m")),
+            gsi_month_sk: format!("{}#{}", sort_time(ticket.created_at), ticket.number),
             ticket: ticket.clone(),
         };
         to_dynamo(&item)
@@ -866,6 +870,32 @@ impl TicketStore for DynamoTicketStore {
             .into_iter()
             .map(|item| from_dynamo::<TicketItem>(item).map(|t| t.ticket))
             .collect()
+    }
+
+    async fn opened_in_month(&self, year: i16, month: i8) -> Result<Vec<Ticket>, StoreError> {
+        let mut tickets = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_MONTH.name)
+                .key_condition_expression("gsi_month_pk = :pk")
+                .expression_attribute_values(":pk", s(format!("M#{year:04}-{month:02}")))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("query month", e))?;
+            for item in out.items.unwrap_or_default() {
+                tickets.push(from_dynamo::<TicketItem>(item)?.ticket);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(tickets)
     }
 
     async fn due(&self, now: Timestamp, limit: i32, cursor: Option<&str>) -> Result<SweepPage, StoreError> {
