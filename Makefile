@@ -10,13 +10,18 @@ TOOLS_VENV := .venv/tools
 CFN_LINT := $(TOOLS_VENV)/bin/cfn-lint
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint unit build bench bench-mail bench-sweep catalog clean venv
+.PHONY: run test lint unit build deploy bench bench-mail bench-sweep catalog clean venv
 
 venv: $(MINISTACK)
 
-## run: load and validate the SOP catalog and agency profiles, and show what was loaded
-run: catalog
+## run: the local cloud on MiniStack: build the functions, deploy infra/template.yaml, take
+## mail over SMTP (127.0.0.1:2525) as SES inbound, show sent mail at http://127.0.0.1:8025/outbox.
+## Options: make run RUN_ARGS="--agency gorontalo --port 4600". Ctrl-C stops everything.
+RUN_ARGS ?=
+run: $(MINISTACK)
+	$(MINISTACK_VENV)/bin/python tools/local/loket_local.py up --exit-with-parent $(RUN_ARGS)
 
+## catalog: load and validate the SOP catalog and agency profiles, and show what was loaded
 catalog:
 	$(CARGO) run --quiet -p loket-catalog
 
@@ -44,6 +49,8 @@ build: $(CFN_LINT)
 	@for z in target/lambda/*/bootstrap.zip; do printf '%s\t%s bytes\n' "$$z" "$$(stat -c %s "$$z")"; done
 
 unit: $(MINISTACK)
+	$(MINISTACK_VENV)/bin/python -B -m unittest discover -s tools/local -p 'test_*.py'
+	$(CARGO) build --locked -p email-intake -p sla-check -p transitions
 	LOKET_MINISTACK=$(abspath $(MINISTACK)) $(CARGO) test --workspace --locked
 
 ## the local AWS emulator (MiniStack), pinned, in its own venv
@@ -53,6 +60,21 @@ $(MINISTACK): tools/python/ministack.txt tools/python/ministack.lock.txt
 	$(MINISTACK_VENV)/bin/pip install --quiet --disable-pip-version-check \
 		-r tools/python/ministack.txt -c tools/python/ministack.lock.txt
 	touch $@
+
+## deploy: build arm64 and deploy to AWS with infra/samconfig.toml (needs AWS credentials,
+## a verified SES domain, and: THREAD_SECRET=<16+ chars> PUBLIC_BASE_URL=<https://...>
+## [AGENCY_ID=pangkalpinang SERVICE_ADDRESS=layanan@... ALARM_EMAIL=...]). Not run by tests.
+AGENCY_ID ?= pangkalpinang
+SERVICE_ADDRESS ?= layanan@kominfo.pangkalpinangkota.go.id
+ALARM_EMAIL ?=
+deploy: $(CFN_LINT)
+	@test -n "$(THREAD_SECRET)" -a -n "$(PUBLIC_BASE_URL)" || { echo "set THREAD_SECRET and PUBLIC_BASE_URL"; exit 2; }
+	rustup target add aarch64-unknown-linux-gnu
+	cd infra && PATH="$(abspath $(TOOLS_VENV))/bin:$$PATH" sam build --config-file samconfig.toml
+	cd infra && PATH="$(abspath $(TOOLS_VENV))/bin:$$PATH" sam deploy --config-file samconfig.toml \
+		--parameter-overrides Target=aws Architecture=arm64 AgencyId=$(AGENCY_ID) \
+		ServiceAddress=$(SERVICE_ADDRESS) ThreadSecret=$(THREAD_SECRET) \
+		PublicBaseUrl=$(PUBLIC_BASE_URL) AlarmEmail=$(ALARM_EMAIL)
 
 ## bench: criterion benchmarks (figures go to BENCHMARKS.md)
 bench:

@@ -1,0 +1,238 @@
+//! End to end through the locally deployed stack, as `make run` runs it: the launcher
+//! starts MiniStack, deploys `infra/template.yaml` with the real function binaries, and
+//! plays SES inbound over SMTP. The test then acts as a real client: it sends a mail over
+//! SMTP, sees the ticket and the acknowledgement, calls the staff API through the
+//! emulator's HTTP API with and without a valid token, takes a step, waits for the
+//! scheduled SLA check to run, and stops everything.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use loket_domain::ports::TicketStore;
+use loket_tests::http;
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The host binaries `make test` builds before running the tests.
+fn binaries() -> PathBuf {
+    let dir = std::env::var_os("LOKET_BINARIES").map(PathBuf::from).unwrap_or_else(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        exe.parent().and_then(Path::parent).expect("target/debug").to_path_buf()
+    });
+    for bin in ["email-intake", "sla-check", "transitions"] {
+        assert!(
+            dir.join(bin).is_file(),
+            "{} missing: run `make test` (it builds the functions first)",
+            dir.join(bin).display()
+        );
+    }
+    dir
+}
+
+struct Launcher {
+    child: Child,
+    state: Value,
+    state_file: PathBuf,
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn python() -> PathBuf {
+    root().join(".venv/ministack/bin/python")
+}
+
+fn start() -> Launcher {
+    let dir = std::env::temp_dir().join(format!("loket-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let state_file = dir.join("stack.json");
+    let child = Command::new(python())
+        .current_dir(root())
+        .args(["tools/local/loket_local.py", "up", "--port", "0", "--smtp-port", "0", "--web-port", "0", "--quiet"])
+        .args(["--stack-name", "loket-e2e", "--exit-with-parent", "--binaries"])
+        .arg(binaries())
+        .arg("--state-file")
+        .arg(&state_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the launcher");
+    let started = Instant::now();
+    let mut launcher = Launcher { child, state: Value::Null, state_file };
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&launcher.state_file)
+            && let Ok(state) = serde_json::from_str::<Value>(&text)
+        {
+            launcher.state = state;
+            return launcher;
+        }
+        assert!(launcher.child.try_wait().expect("poll").is_none(), "the launcher stopped before it was ready");
+        assert!(started.elapsed() < Duration::from_secs(240), "the local stack was not ready within 240 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn expect_code(reader: &mut BufReader<TcpStream>, code: &str) {
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("SMTP reply");
+        assert!(line.starts_with(code), "expected {code}, got {line:?}");
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return;
+        }
+    }
+}
+
+/// A real SMTP conversation with the local listener that plays SES inbound.
+fn send_mail(host: &str, port: u64, from: &str, to: &str, message: &str) {
+    let stream = TcpStream::connect((host, u16::try_from(port).expect("port"))).expect("connect to SMTP");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    expect_code(&mut reader, "220");
+    for (command, code) in [
+        ("EHLO dinkes.test".to_string(), "250"),
+        (format!("MAIL FROM:<{from}>"), "250"),
+        (format!("RCPT TO:<{to}>"), "250"),
+        ("DATA".to_string(), "354"),
+    ] {
+        writer.write_all(format!("{command}\r\n").as_bytes()).expect("send");
+        expect_code(&mut reader, code);
+    }
+    writer.write_all(message.replace('\n', "\r\n").as_bytes()).expect("data");
+    writer.write_all(b"\r\n.\r\n").expect("end of data");
+    expect_code(&mut reader, "250");
+    writer.write_all(b"QUIT\r\n").expect("quit");
+}
+
+fn token(launcher: &Launcher, who: &str) -> String {
+    let out = Command::new(python())
+        .current_dir(root())
+        .args(["tools/local/loket_local.py", "token", who, "--state-file"])
+        .arg(&launcher.state_file)
+        .output()
+        .expect("token");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default().to_string()
+}
+
+fn wait_for<T>(what: &str, seconds: u64, mut probe: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(started.elapsed() < Duration::from_secs(seconds), "{what} did not happen within {seconds} s");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn alive(pid: u64) -> bool {
+    Command::new("kill").arg("-0").arg(pid.to_string()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deployed_stack_end_to_end() {
+    let launcher = start();
+    let state = launcher.state.clone();
+    let s =
+        |path: &str| state.pointer(path).and_then(Value::as_str).unwrap_or_else(|| panic!("state {path}")).to_string();
+
+    // 1. A real SMTP message to the service address.
+    let requester = "sari@dinkes.pangkalpinangkota.go.id";
+    let mail = format!(
+        "From: Sari <{requester}>\nTo: {to}\nSubject: Internet mati di Dinas Kesehatan\nMessage-ID: <e2e-1@dinkes>\n\
+         Content-Type: text/plain; charset=utf-8\n\nInternet mati sejak pagi di ruang pelayanan.\n",
+        to = s("/smtp/address")
+    );
+    send_mail(&s("/smtp/host"), state["smtp"]["port"].as_u64().expect("port"), requester, &s("/smtp/address"), &mail);
+
+    // 2. The ticket appears in DynamoDB (the deployed email-intake Lambda wrote it).
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(s("/endpoint"))
+        .region(aws_config::Region::new(s("/region")))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "e2e"))
+        .load()
+        .await;
+    let catalog = loket_domain::Catalog::embedded().expect("catalog");
+    let store = loket_aws::DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&config), s("/table_name"), catalog);
+    let mut ticket = None;
+    for _ in 0..60 {
+        if let Some(t) = store.by_requester(requester, 5).await.expect("lookup").into_iter().next() {
+            ticket = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ticket = ticket.expect("a ticket within 30 s");
+    let number = ticket.number.to_string();
+    assert!(number.starts_with("GJI-"), "{number}");
+
+    // 3. The acknowledgement is in the outbox of sent mail.
+    wait_for("the acknowledgement", 30, || {
+        let (status, body) = http("GET", &s("/outbox_json_url"), &[], None);
+        (status == 200 && body.contains(&format!("[#{number}]"))).then_some(())
+    });
+
+    // 4. The staff API through the emulator's HTTP API: 401 without a token, 200 with one.
+    let api = state["http_apis"][0]["url"].as_str().expect("an HTTP API").trim_end_matches('/').to_string();
+    let (status, _) = http("GET", &format!("{api}/api/staff/me"), &[], None);
+    assert_eq!(status, 401, "no token");
+    let (status, _) = http("GET", &format!("{api}/api/staff/me"), &[("Authorization", "Bearer not.a.token")], None);
+    assert_eq!(status, 401, "a bad token");
+    let kabid = token(&launcher, "wati");
+    let bearer = format!("Bearer {kabid}");
+    let (status, me) = http("GET", &format!("{api}/api/staff/me"), &[("Authorization", &bearer)], None);
+    assert_eq!(status, 200, "{me}");
+    assert!(me.contains("Wati Kepala Bidang"), "{me}");
+    let (status, queue) = http("GET", &format!("{api}/api/staff/queue"), &[("Authorization", &bearer)], None);
+    assert_eq!(status, 200);
+    assert!(queue.contains(&number), "{queue}");
+    // The Kabid takes the disposition step; the Kasi's queue then holds the ticket.
+    let action = json!({"version": ticket.version, "action": {"action": "complete", "step": "disposisi", "note": "Segera ditindaklanjuti"}}).to_string();
+    let (status, body) = http(
+        "POST",
+        &format!("{api}/api/staff/tickets/{number}/actions"),
+        &[("Authorization", &bearer), ("Content-Type", "application/json")],
+        Some(&action),
+    );
+    assert_eq!(status, 200, "{body}");
+    let kasi = format!("Bearer {}", token(&launcher, "dedi"));
+    let (_, queue) = http("GET", &format!("{api}/api/staff/queue"), &[("Authorization", &kasi)], None);
+    assert!(queue.contains(&number), "{queue}");
+
+    // 5. The scheduled SLA check runs (every minute) as deployed.
+    let group = s("/log_groups/SlaCheckFunction");
+    wait_for("a scheduled SLA check", 150, || {
+        let out = Command::new(python())
+            .arg("-c")
+            .arg(
+                "import boto3,sys\nc=boto3.client('logs',endpoint_url=sys.argv[1],region_name=sys.argv[2],aws_access_key_id='test',aws_secret_access_key='test')\n\
+                 try:\n print(len(c.describe_log_streams(logGroupName=sys.argv[3]).get('logStreams',[])))\nexcept Exception:\n print(0)",
+            )
+            .args([s("/endpoint"), s("/region"), group.clone()])
+            .output()
+            .ok()?;
+        let streams: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+        (streams > 0).then_some(())
+    });
+
+    // 6. Stop: everything goes away.
+    let launcher_pid = state["launcher_pid"].as_u64().expect("pid");
+    let ministack_pid = state["ministack_pid"].as_u64().expect("pid");
+    drop(launcher);
+    wait_for("the launcher and MiniStack to stop", 30, || {
+        (!alive(launcher_pid) && !alive(ministack_pid)).then_some(())
+    });
+}
