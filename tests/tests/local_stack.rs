@@ -53,13 +53,17 @@ fn python() -> PathBuf {
 }
 
 fn start() -> Launcher {
-    let dir = std::env::temp_dir().join(format!("loket-e2e-{}", std::process::id()));
+    start_for("pangkalpinang")
+}
+
+fn start_for(agency: &str) -> Launcher {
+    let dir = std::env::temp_dir().join(format!("loket-e2e-{}-{agency}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let state_file = dir.join("stack.json");
     let child = Command::new(python())
         .current_dir(root())
         .args(["tools/local/loket_local.py", "up", "--port", "0", "--smtp-port", "0", "--web-port", "0", "--quiet"])
-        .args(["--stack-name", "loket-e2e", "--exit-with-parent", "--binaries"])
+        .args(["--stack-name", "loket-e2e", "--agency", agency, "--exit-with-parent", "--binaries"])
         .arg(binaries())
         .arg("--state-file")
         .arg(&state_file)
@@ -235,4 +239,155 @@ async fn the_deployed_stack_end_to_end() {
     wait_for("the launcher and MiniStack to stop", 30, || {
         (!alive(launcher_pid) && !alive(ministack_pid)).then_some(())
     });
+}
+
+/// Staff of each role of the stack's agency, and a token for each.
+struct Tokens {
+    by_role: std::collections::BTreeMap<String, (String, String)>,
+}
+
+impl Tokens {
+    fn new(launcher: &Launcher, agency: &loket_domain::Agency) -> Tokens {
+        let mut by_role = std::collections::BTreeMap::new();
+        for member in &agency.staff {
+            for role in &member.roles {
+                by_role
+                    .entry(role.as_str().to_string())
+                    .or_insert_with(|| (member.email.clone(), token(launcher, &member.id)));
+            }
+        }
+        Tokens { by_role }
+    }
+
+    fn bearer(&self, role: loket_domain::Role) -> String {
+        format!(
+            "Bearer {}",
+            self.by_role.get(role.as_str()).map(|(_, t)| t.as_str()).unwrap_or_else(|| panic!("nobody holds {role}"))
+        )
+    }
+}
+
+fn api_call(api: &str, method: &str, path: &str, bearer: &str, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string());
+    let (status, text) = http(
+        method,
+        &format!("{api}{path}"),
+        &[("Authorization", bearer), ("Content-Type", "application/json")],
+        body.as_deref(),
+    );
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Walks one new ticket of `procedure` through the deployed staff API, choosing `choice`
+/// at decisions; returns the end status.
+fn walk_deployed(
+    api: &str,
+    tokens: &Tokens,
+    catalog: &loket_domain::Catalog,
+    procedure: &str,
+    choice: &str,
+    requester: &str,
+) -> String {
+    use base64::Engine;
+    use loket_domain::Role;
+    use loket_domain::sop::{ItemKind, StepKind};
+    let entry = json!({"key": format!("e2e-{procedure}-{choice}-{requester}"), "procedure": procedure, "channel": "letter",
+                       "name": "PIC", "unit": "Dinas Sosial", "email": requester, "subject": format!("Uji {procedure}")});
+    let (status, created) = api_call(api, "POST", "/api/staff/tickets", &tokens.bearer(Role::Helpdesk), Some(entry));
+    assert_eq!(status, 201, "{created}");
+    let number = created["number"].as_str().expect("number").to_string();
+    let definition = catalog.get(procedure).expect("procedure");
+    for _ in 0..20 {
+        let (status, view) =
+            api_call(api, "GET", &format!("/api/staff/tickets/{number}"), &tokens.bearer(Role::Admin), None);
+        assert_eq!(status, 200, "{view}");
+        let ticket = &view["ticket"];
+        if ticket["status"] != "open" {
+            return ticket["status"].as_str().unwrap_or_default().to_string();
+        }
+        let step = definition.step(ticket["current"]["step"].as_str().expect("step")).expect("known step");
+        let version = ticket["version"].as_u64().expect("version");
+        let role = if step.kind == StepKind::Requester {
+            Role::Helpdesk
+        } else {
+            step.roles.iter().copied().find(|r| r.is_staff()).expect("role")
+        };
+        let mut fields = serde_json::Map::new();
+        let mut documents = Vec::new();
+        for item in step.required_items() {
+            let id = item.id.clone().expect("id");
+            if item.kind == ItemKind::Document {
+                let pdf = base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4\n%%EOF\n");
+                let (status, doc) = api_call(
+                    api,
+                    "POST",
+                    &format!("/api/staff/tickets/{number}/documents"),
+                    &tokens.bearer(role),
+                    Some(json!({"kind": id, "name": format!("{id}.pdf"), "content_base64": pdf})),
+                );
+                assert_eq!(status, 201, "{doc}");
+                documents.push(doc);
+            } else {
+                fields.insert(id, json!("12"));
+            }
+        }
+        let action = if step.is_decision() {
+            json!({"action": "decide", "step": step.id, "outcome": choice, "reason": "Anggaran belum tersedia", "fields": fields, "documents": documents})
+        } else {
+            json!({"action": "complete", "step": step.id, "fields": fields, "documents": documents})
+        };
+        let (status, body) = api_call(
+            api,
+            "POST",
+            &format!("/api/staff/tickets/{number}/actions"),
+            &tokens.bearer(role),
+            Some(json!({"version": version, "action": action})),
+        );
+        assert_eq!(status, 200, "{procedure} {number} {}: {body}", step.id);
+    }
+    panic!("{number} did not end");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_procedure_through_the_deployed_staff_api() {
+    let catalog = loket_domain::Catalog::embedded().expect("catalog");
+    for agency_id in ["pangkalpinang", "gorontalo"] {
+        let agency = loket_domain::Agency::embedded(agency_id, &catalog).expect("agency");
+        let launcher = start_for(agency_id);
+        let tokens = Tokens::new(&launcher, &agency);
+        let api = launcher.state["http_apis"][0]["url"].as_str().expect("api").trim_end_matches('/').to_string();
+        for procedure in agency.procedures(&catalog) {
+            let choices: Vec<String> = match procedure.steps.iter().find(|s| s.is_decision()) {
+                Some(step) => step.outcomes.iter().map(|o| o.id.clone()).collect(),
+                None => vec!["-".to_string()],
+            };
+            for choice in choices {
+                let requester = format!("{}-{choice}@opd.example.go.id", procedure.id);
+                let end = walk_deployed(&api, &tokens, &catalog, &procedure.id, &choice, &requester);
+                let expected = match choice.as_str() {
+                    "tunda" => "postponed",
+                    "program" => "planned_work",
+                    _ => "done",
+                };
+                assert_eq!(end, expected, "{agency_id} {} {choice}", procedure.id);
+                // The requester's mail in the emulator's sent mail: acknowledgement and ending.
+                let (_, sent) = http("GET", launcher.state["outbox_json_url"].as_str().expect("outbox"), &[], None);
+                let ending = match expected {
+                    "postponed" => "Permohonan ditunda",
+                    "planned_work" => "Dimasukkan dalam program kegiatan",
+                    _ => "Tiket ditutup",
+                };
+                let outbox: Value = serde_json::from_str(&sent).unwrap_or(Value::Null);
+                let mails = outbox["messages"].as_array().cloned().unwrap_or_default();
+                let to_requester = mails
+                    .iter()
+                    .filter(|m| m.to_string().contains(&requester))
+                    .map(|m| m.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                assert!(to_requester.contains("Permohonan diterima"), "{agency_id} {}: {to_requester}", procedure.id);
+                assert!(to_requester.contains(ending), "{agency_id} {} {choice}: {to_requester}", procedure.id);
+            }
+        }
+    }
 }

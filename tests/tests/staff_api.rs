@@ -10,6 +10,7 @@ use lambda_http::{Body, Response};
 use loket_aws::{DynamoTicketStore, S3RawMailStore, SesMailer};
 use loket_domain::mail::compose::Links;
 use loket_domain::mail::thread::ThreadKeys;
+use loket_domain::ports::TicketStore;
 use loket_domain::sop::{ItemKind, StepKind};
 use loket_domain::{Agency, Catalog, Role};
 use loket_tests::{sdk_config, sent_mail, unique_name};
@@ -352,4 +353,72 @@ async fn the_service_level_report_as_json_and_csv() {
         "{csv}"
     );
     assert!(csv.contains("layanan,jaringan-intra-provinsi,,Pemanfaatan Jaringan Intra Pemerintah,8 jam,2,"), "{csv}");
+}
+
+fn page_request(method: &str, path: &str, query: &str, form: Option<&str>) -> lambda_http::Request {
+    let parameters: serde_json::Map<String, Value> =
+        query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let event = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+        "queryStringParameters": Value::Object(parameters),
+        "headers": {"content-type": "application/x-www-form-urlencoded", "host": "api.local"},
+        "requestContext": {"accountId": "0", "apiId": "api", "domainName": "api.local", "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+            "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "x", "timeEpoch": 0},
+        "body": form, "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("request")
+}
+
+async fn page(api: &Api, method: &str, link: &str, form: Option<&str>) -> (u16, String) {
+    let rest = link.split_once("/keputusan/").map(|(_, r)| r).expect("a decision link");
+    let (number, query) = rest.split_once('?').expect("query");
+    let response =
+        handle(api, page_request(method, &format!("/keputusan/{number}"), query, form), Timestamp::now()).await;
+    assert!(response.headers()["content-security-policy"].to_str().unwrap_or_default().contains("default-src 'none'"));
+    (response.status().as_u16(), String::from_utf8_lossy(response.body().as_ref()).into_owned())
+}
+
+#[tokio::test]
+async fn a_one_time_decision_link() {
+    let api = api("pangkalpinang").await;
+    // A hostile subject must come out escaped.
+    let helpdesk = member(&api, Role::Helpdesk);
+    let body = json!({"key": unique_name("entry"), "procedure": "jaringan-intra-kota", "channel": "letter", "name": "PIC",
+                      "unit": "Dinas \"Sosial\"", "subject": "<script>alert(1)</script>"});
+    let (_, created) = call(&api, "POST", "/api/staff/tickets", Some((&helpdesk, &[Role::Helpdesk])), Some(body)).await;
+    let number = created["number"].as_str().expect("number").to_string();
+    let action = json!({"version": 1, "action": {"action": "complete", "step": "penerimaan"}});
+    let (status, _) = call(
+        &api,
+        "POST",
+        &format!("/api/staff/tickets/{number}/actions"),
+        Some((&helpdesk, &[Role::Helpdesk])),
+        Some(action),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ticket = api.store.get(&number.parse().expect("number")).await.expect("ticket");
+    let composer = loket_domain::mail::compose::Composer { agency: &api.agency, keys: &api.keys, links: &api.links };
+    let link = composer.decision_link(&ticket, "keputusan-kadis", "tunda", "hendra");
+
+    let (status, html) = page(&api, "GET", &link, None).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>"), "{html}");
+    assert!(html.contains("Dinas &quot;Sosial&quot;"));
+    assert!(html.contains("Hendra Kepala Dinas") && html.contains("required"));
+    // A tampered link (another outcome with the same signature) is not accepted.
+    let (status, _) = page(&api, "GET", &link.replace("o=tunda", "o=setuju"), None).await;
+    assert_eq!(status, 404);
+    // The POST decides, as the person the link was sent to.
+    let (status, html) = page(&api, "POST", &link, Some("alasan=Anggaran+belum+ada")).await;
+    assert_eq!(status, 200, "{html}");
+    let decided = api.store.get(&number.parse().expect("number")).await.expect("ticket");
+    assert_eq!(decided.status, loket_domain::ticket::Status::Postponed);
+    assert_eq!(decided.end_reason.as_deref(), Some("Anggaran belum ada"));
+    let last = api.store.timeline(&decided.number).await.expect("timeline").pop().expect("event");
+    assert_eq!(last.actor.name, "Hendra Kepala Dinas");
+    // Once only.
+    let (status, _) = page(&api, "POST", &link, Some("alasan=lagi")).await;
+    assert_eq!(status, 409);
 }

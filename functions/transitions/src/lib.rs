@@ -15,6 +15,7 @@
 //! | POST | `/api/staff/tickets/{number}/documents` | upload a document (base64), get its reference |
 //! | POST | `/api/staff/tickets` | enter a request that came by letter, WhatsApp or phone |
 //! | GET | `/api/staff/reports/sla?year=Y[&month=M][&format=csv]` | the service-level report |
+//! | GET, POST | `/keputusan/{number}?s&o&v&p&k` | a one-time decision link from a staff notice (public: the signature is the credential) |
 
 use std::collections::BTreeMap;
 
@@ -22,7 +23,7 @@ use base64::Engine;
 use jiff::{SignedDuration, Timestamp};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
 use loket_domain::mail::compose::{Composer, Links, Outgoing};
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
 use loket_domain::ports::{Claim, Created, Mailer, RawMailStore, StoreError, TicketStore};
@@ -161,6 +162,10 @@ where
     R: RawMailStore + Sync,
     M: Mailer + Sync,
 {
+    // One-time decision links are public routes: the signed link is the credential.
+    if request.raw_http_path().trim_start_matches('/').starts_with("keputusan/") {
+        return decision_link(deps, &request, now).await;
+    }
     let Some(staff) = staff_identity(&request, &deps.agency) else {
         return error(StatusCode::UNAUTHORIZED, "unauthorized", "Silakan masuk kembali.");
     };
@@ -568,6 +573,179 @@ async fn sla_report<S: TicketStore, R, M>(
         return response;
     }
     json_response(StatusCode::OK, &json!({"year": year, "tickets": tickets.len(), "report": report}))
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html_page(status: StatusCode, title: &str, content: &str) -> Response<Body> {
+    let page = format!(
+        "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title></head><body><main><h1>{title}</h1>{content}</main></body></html>",
+        title = escape(title)
+    );
+    let mut response = Response::new(Body::Text(page));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("content-type", "text/html; charset=utf-8"),
+        ("content-security-policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        headers.insert(name, lambda_http::http::HeaderValue::from_static(value));
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+struct DecisionForm {
+    #[serde(default)]
+    alasan: String,
+}
+
+/// `GET` shows what the link decides and asks to confirm (and for a reason where the
+/// outcome needs one); `POST` takes the decision as the staff member the link was sent
+/// to. The link is bound to the ticket's version, so it works once.
+async fn decision_link<S, R, M>(deps: &Deps<S, R, M>, request: &Request, now: Timestamp) -> Response<Body>
+where
+    S: TicketStore + Sync,
+    M: Mailer + Sync,
+{
+    let invalid = || {
+        html_page(
+            StatusCode::NOT_FOUND,
+            "Tautan tidak berlaku",
+            "<p>Tautan keputusan ini tidak dikenal atau sudah tidak berlaku. Buka tiket melalui konsol petugas.</p>",
+        )
+    };
+    let query = request.query_string_parameters();
+    let number = request.raw_http_path().trim_matches('/').trim_start_matches("keputusan/").parse::<TicketNumber>();
+    let (Ok(number), Some(step_id), Some(outcome_id), Some(version), Some(staff_id), Some(sig)) = (
+        number,
+        query.first("s"),
+        query.first("o"),
+        query.first("v").and_then(|v| v.parse::<u64>().ok()),
+        query.first("p"),
+        query.first("k"),
+    ) else {
+        return invalid();
+    };
+    if !deps.keys.check_decision_link(&number, step_id, version, outcome_id, staff_id, sig) {
+        return invalid();
+    }
+    let Some(member) = deps.agency.staff.iter().find(|m| m.id == staff_id) else { return invalid() };
+    let ticket = match deps.store.get(&number).await {
+        Ok(t) => t,
+        Err(StoreError::NotFound) => return invalid(),
+        Err(e) => {
+            tracing::error!(error = %e, "decision link: store");
+            return html_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Coba lagi",
+                "<p>Layanan sedang sibuk. Coba lagi sebentar lagi.</p>",
+            );
+        }
+    };
+    let step = deps.catalog.get(&ticket.procedure).and_then(|p| p.step(step_id));
+    let (Some(step), Some(outcome)) = (step, step.and_then(|s| s.outcome(outcome_id))) else { return invalid() };
+    if ticket.version != version || ticket.current_step() != Some(step_id) {
+        return html_page(
+            StatusCode::CONFLICT,
+            "Tautan sudah dipakai",
+            "<p>Tiket telah berubah sejak tautan ini dikirim, sehingga tautan tidak berlaku lagi. Buka tiket melalui konsol petugas.</p>",
+        );
+    }
+    let summary = format!(
+        "<p>Tiket <strong>{number}</strong>: {subject} ({unit})</p><p>Langkah: {no}. {label}</p><p>Keputusan: <strong>{decision}</strong>, oleh {name}</p>",
+        number = escape(number.as_str()),
+        subject = escape(&ticket.subject),
+        unit = escape(&ticket.requester.unit),
+        no = step.no,
+        label = escape(&step.label),
+        decision = escape(&outcome.label),
+        name = escape(&member.name),
+    );
+    if request.method() == Method::GET {
+        let reason = if outcome.reason_required {
+            "<p><label for=\"alasan\">Alasan (wajib)</label><br><textarea id=\"alasan\" name=\"alasan\" rows=\"4\" cols=\"40\" required></textarea></p>"
+        } else {
+            "<p><label for=\"alasan\">Catatan (boleh kosong)</label><br><textarea id=\"alasan\" name=\"alasan\" rows=\"3\" cols=\"40\"></textarea></p>"
+        };
+        // An empty action posts back to this same URL, with its signed query.
+        let form = format!(
+            "{summary}<form method=\"post\" action=\"\">{reason}<p><button type=\"submit\">Kirim keputusan</button></p></form>"
+        );
+        return html_page(StatusCode::OK, "Konfirmasi keputusan", &form);
+    }
+    if request.method() != Method::POST {
+        return invalid();
+    }
+    let reason = match request.payload::<DecisionForm>() {
+        Ok(Some(form)) => form.alasan.trim().chars().take(2000).collect::<String>(),
+        _ => String::new(),
+    };
+    let actor = Actor::staff(&member.as_ref(), member.roles.clone());
+    let action = Action::Decide {
+        step: step.id.clone(),
+        outcome: outcome.id.clone(),
+        reason: Some(reason).filter(|r| !r.is_empty()),
+        note: Some("Diputuskan melalui tautan keputusan.".into()),
+        fields: BTreeMap::new(),
+        documents: Vec::new(),
+    };
+    let wf = Workflow::new(&deps.catalog, &deps.agency);
+    let applied = match wf.apply(&ticket, &actor, action, version, now) {
+        Ok(a) => a,
+        Err(e) => {
+            return html_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Keputusan belum dapat dicatat",
+                &format!("{summary}<p>{}</p>", escape(&e.message())),
+            );
+        }
+    };
+    let Some(procedure) = deps.catalog.get(&applied.ticket.procedure) else { return invalid() };
+    let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
+    let directory = |role: Role| deps.agency.staff_with(role);
+    let mails = composer.mails_for(&applied, procedure, &directory, now);
+    match deps.store.apply(&applied, version, &mails, None).await {
+        Ok(()) => {
+            send_all(deps, &applied.ticket.number, &mails).await;
+            html_page(
+                StatusCode::OK,
+                "Keputusan dicatat",
+                &format!("{summary}<p>Terima kasih. Keputusan Anda telah dicatat pada tiket.</p>"),
+            )
+        }
+        Err(StoreError::Conflict(_)) => html_page(
+            StatusCode::CONFLICT,
+            "Tautan sudah dipakai",
+            "<p>Tiket telah berubah; tautan tidak berlaku lagi.</p>",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "decision link: apply");
+            html_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Coba lagi",
+                "<p>Keputusan gagal disimpan. Coba lagi sebentar lagi.</p>",
+            )
+        }
+    }
 }
 
 /// Sends the mail the store recorded; failures stay pending for the minute sweep.

@@ -94,6 +94,15 @@ impl Composer<'_> {
         format!("{}/status/{}?t={token}", self.links.public_base, ticket.number)
     }
 
+    /// A one-time decision link for one staff member and one outcome.
+    pub fn decision_link(&self, ticket: &Ticket, step: &str, outcome: &str, staff_id: &str) -> String {
+        let sig = self.keys.decision_link_sig(&ticket.number, step, ticket.version, outcome, staff_id);
+        format!(
+            "{}/keputusan/{}?s={step}&o={outcome}&v={}&p={staff_id}&k={sig}",
+            self.links.public_base, ticket.number, ticket.version
+        )
+    }
+
     pub fn console_link(&self, ticket: &Ticket) -> String {
         format!("{}/tiket/{}", self.links.console_base, ticket.number)
     }
@@ -248,7 +257,8 @@ impl Composer<'_> {
         Some(self.build(ticket, &key, MailKind::Milestone, vec![to], title, body, "auto-generated", now))
     }
 
-    /// Tells staff that work waits for them at a step.
+    /// Tells staff that work waits for them at a step. A decision step's notice goes to each
+    /// decision-maker separately, with their own one-time decision links.
     pub fn staff_notice(
         &self,
         ticket: &Ticket,
@@ -257,9 +267,28 @@ impl Composer<'_> {
         recipients: &[StaffRef],
         event_seq: u64,
         now: Timestamp,
-    ) -> Option<Outgoing> {
+    ) -> Vec<Outgoing> {
         let step = ticket.current_step().unwrap_or("none");
-        self.staff_notice_keyed(ticket, procedure, roles, recipients, &format!("e{event_seq}-staff-{step}"), now)
+        let key = format!("e{event_seq}-staff-{step}");
+        let decision = ticket.current_step().and_then(|s| procedure.step(s)).is_some_and(|s| s.is_decision());
+        if decision {
+            recipients
+                .iter()
+                .filter_map(|r| {
+                    let person: String = r.id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+                    self.staff_notice_keyed(
+                        ticket,
+                        procedure,
+                        roles,
+                        std::slice::from_ref(r),
+                        &format!("{key}-{person}"),
+                        now,
+                    )
+                })
+                .collect()
+        } else {
+            self.staff_notice_keyed(ticket, procedure, roles, recipients, &key, now).into_iter().collect()
+        }
     }
 
     fn staff_notice_keyed(
@@ -289,8 +318,22 @@ impl Composer<'_> {
                     }
                 })
                 .collect();
+            // One recipient per decision notice: their own links.
+            let links: Vec<String> = match recipients {
+                [person] => step
+                    .outcomes
+                    .iter()
+                    .map(|o| format!("  {}: {}", o.label, self.decision_link(ticket, &step.id, &o.id, &person.id)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let links = if links.is_empty() {
+                String::new()
+            } else {
+                format!("\nAtau buka tautan keputusan (sekali pakai, hanya untuk Anda):\n{}\n", links.join("\n"))
+            };
             format!(
-                "\nAnda dapat memutuskan langsung dengan membalas email ini. Tulis di baris pertama salah satu dari:\n  {}\nBiarkan kode berikut tetap ada dalam balasan: {}\n",
+                "\nAnda dapat memutuskan langsung dengan membalas email ini. Tulis di baris pertama salah satu dari:\n  {}\nBiarkan kode berikut tetap ada dalam balasan: {}\n{links}",
                 words.join("\n  "),
                 self.keys.decision_code(&ticket.number, &step.id, ticket.version)
             )
@@ -384,7 +427,8 @@ impl Composer<'_> {
                     let mut people: Vec<StaffRef> = roles.iter().flat_map(|r| staff(*r)).collect();
                     people.sort_by(|a, b| a.email.cmp(&b.email));
                     people.dedup_by(|a, b| a.email == b.email);
-                    self.staff_notice(ticket, procedure, roles, &people, seq, now)
+                    out.extend(self.staff_notice(ticket, procedure, roles, &people, seq, now));
+                    None
                 }
                 Effect::NotifyAssignee { staff: person } => {
                     let roles: Vec<Role> = ticket

@@ -105,6 +105,31 @@ impl ThreadKeys {
         format!("KODE-{version}-{}", self.sign(&format!("decision:{step}:{version}"), number))
     }
 
+    /// The signature of a one-time decision link: bound to the ticket, the step, the
+    /// ticket's version, the outcome and the staff member it was sent to.
+    pub fn decision_link_sig(
+        &self,
+        number: &TicketNumber,
+        step: &str,
+        version: u64,
+        outcome: &str,
+        staff_id: &str,
+    ) -> String {
+        self.sign(&format!("link:{step}:{version}:{outcome}:{staff_id}"), number)
+    }
+
+    pub fn check_decision_link(
+        &self,
+        number: &TicketNumber,
+        step: &str,
+        version: u64,
+        outcome: &str,
+        staff_id: &str,
+        sig: &str,
+    ) -> bool {
+        self.check(&format!("link:{step}:{version}:{outcome}:{staff_id}"), number, sig)
+    }
+
     /// The version a decision code found in `text` was made for, if one is valid for the
     /// ticket and step (codes for other steps or tickets are ignored).
     pub fn find_decision_code(&self, text: &str, number: &TicketNumber, step: &str) -> Option<u64> {
