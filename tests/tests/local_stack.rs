@@ -57,7 +57,8 @@ fn start() -> Launcher {
 }
 
 fn start_for(agency: &str) -> Launcher {
-    let dir = std::env::temp_dir().join(format!("loket-e2e-{}-{agency}", std::process::id()));
+    // A directory (and state file) of its own: tests may run launchers side by side.
+    let dir = std::env::temp_dir().join(loket_tests::unique_name(&format!("loket-e2e-{agency}")));
     std::fs::create_dir_all(&dir).expect("dir");
     let state_file = dir.join("stack.json");
     let child = Command::new(python())
