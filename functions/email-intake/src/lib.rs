@@ -11,11 +11,12 @@ use std::collections::BTreeMap;
 use aws_lambda_events::event::ses::{SimpleEmailEvent, SimpleEmailReceipt};
 use jiff::Timestamp;
 use loket_domain::mail::classify::{Classification, MailClass, Us, Verdict, Verdicts, classify, from_address};
-use loket_domain::mail::compose::{Composer, Links, Outgoing};
+use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::intake::{ThreadedBy, confirms, pick_procedure, reply_text, thread_candidates};
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
 use loket_domain::ports::{
     Claim, ClaimToken, Created, IoError, Mailer, Outcome, Quarantined, RawMail, RawMailStore, StoreError, TicketStore,
+    send_recorded,
 };
 use loket_domain::ticket::{Actor, ActorKind, Channel, Document, EventKind, Requester, Ticket, TicketNumber};
 use loket_domain::workflow::{Action, NewTicket, TransitionError};
@@ -427,7 +428,7 @@ where
                 let outcome = Outcome::new("appended", Some(ticket.number.clone()), reason.to_string());
                 match deps.store.apply(&applied, ticket.version, &mails, Some((claim, &outcome))).await {
                     Ok(()) => {
-                        send_all(deps, &ticket.number, &mails).await;
+                        send_recorded(&deps.store, &deps.mailer, &ticket.number, &mails).await;
                         return Ok(outcome);
                     }
                     Err(StoreError::Conflict(_)) => {
@@ -520,7 +521,7 @@ where
         Created::New(applied) => {
             let ticket = &applied.ticket;
             if let Some(ack) = composer.acknowledgement(ticket, procedure, &token, now) {
-                send_all(deps, &ticket.number, &[ack]).await;
+                send_recorded(&deps.store, &deps.mailer, &ticket.number, &[ack]).await;
             }
             Ok(Outcome::new("new_ticket", Some(ticket.number.clone()), reason.to_string()))
         }
@@ -601,7 +602,7 @@ where
                 let outcome =
                     Outcome::new("appended", Some(ticket.number.clone()), format!("{reason}; decision by email"));
                 deps.store.apply(&applied, ticket.version, &mails, Some((claim, &outcome))).await?;
-                send_all(deps, &ticket.number, &mails).await;
+                send_recorded(&deps.store, &deps.mailer, &ticket.number, &mails).await;
                 return Ok(outcome);
             }
             Err(e) => {
@@ -651,29 +652,10 @@ where
     let mail = composer.refusal(&applied.ticket, &member.as_ref(), why, applied.event.seq, now);
     let outcome = Outcome::new("appended", Some(ticket.number.clone()), format!("{reason}; decision refused: {why}"));
     deps.store.apply(&applied, ticket.version, std::slice::from_ref(&mail), Some((claim, &outcome))).await?;
-    send_all(deps, &ticket.number, &[mail]).await;
+    send_recorded(&deps.store, &deps.mailer, &ticket.number, &[mail]).await;
     Ok(outcome)
 }
 
 fn loket_aws_token() -> Result<String, IntakeError> {
     loket_aws::new_status_token().map_err(|e| IntakeError::Retryable(format!("no randomness: {e}")))
-}
-
-/// Sends mail the store has recorded, and records each SES id. A failure leaves the
-/// mail pending in the outbox for the minute sweep; it never fails the intake.
-pub async fn send_all<S: TicketStore, R, M: Mailer>(deps: &Deps<S, R, M>, number: &TicketNumber, mails: &[Outgoing]) {
-    for mail in mails {
-        match deps.mailer.send(mail).await {
-            Ok(ses_id) => {
-                if let Err(e) = deps.store.mark_sent(number, &mail.key, &ses_id).await {
-                    // The one window where a crash repeats a mail: SES accepted it, the
-                    // record did not stick; the sweep will send it once more.
-                    tracing::error!(ticket = %number, key = %mail.key, error = %e, "mail sent but not recorded");
-                }
-            }
-            Err(e) => {
-                tracing::error!(ticket = %number, key = %mail.key, error = %e, "mail not sent; left pending in the outbox")
-            }
-        }
-    }
 }

@@ -24,9 +24,9 @@ use jiff::{SignedDuration, Timestamp};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
-use loket_domain::mail::compose::{Composer, Links, Outgoing};
+use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
-use loket_domain::ports::{Claim, Created, Mailer, RawMailStore, StoreError, TicketStore};
+use loket_domain::ports::{Claim, Created, Mailer, RawMailStore, StoreError, TicketStore, send_recorded};
 use loket_domain::ticket::{Actor, Channel, Document, Requester, StaffRef, Ticket, TicketNumber};
 use loket_domain::workflow::{Action, NewTicket, TransitionError, Workflow};
 use loket_domain::{Agency, Catalog, Role};
@@ -320,7 +320,7 @@ where
     if let Err(e) = deps.store.apply(&applied, body.version, &mails, None).await {
         return store_error(&e);
     }
-    send_all(deps, &applied.ticket.number, &mails).await;
+    send_recorded(&deps.store, &deps.mailer, &applied.ticket.number, &mails).await;
     let mut view = ticket_view(&deps.catalog, &wf, &applied.ticket, staff);
     view["event"] = json!(applied.event);
     json_response(StatusCode::OK, &view)
@@ -509,7 +509,7 @@ where
         Ok(Created::New(applied)) => {
             let ticket = &applied.ticket;
             if let Some(ack) = composer.acknowledgement(ticket, procedure, &token, now) {
-                send_all(deps, &ticket.number, &[ack]).await;
+                send_recorded(&deps.store, &deps.mailer, &ticket.number, &[ack]).await;
             }
             json_response(
                 StatusCode::CREATED,
@@ -725,7 +725,7 @@ where
     let mails = composer.mails_for(&applied, procedure, &directory, now);
     match deps.store.apply(&applied, version, &mails, None).await {
         Ok(()) => {
-            send_all(deps, &applied.ticket.number, &mails).await;
+            send_recorded(&deps.store, &deps.mailer, &applied.ticket.number, &mails).await;
             html_page(
                 StatusCode::OK,
                 "Keputusan dicatat",
@@ -744,20 +744,6 @@ where
                 "Coba lagi",
                 "<p>Keputusan gagal disimpan. Coba lagi sebentar lagi.</p>",
             )
-        }
-    }
-}
-
-/// Sends the mail the store recorded; failures stay pending for the minute sweep.
-async fn send_all<S: TicketStore, R, M: Mailer>(deps: &Deps<S, R, M>, number: &TicketNumber, mails: &[Outgoing]) {
-    for mail in mails {
-        match deps.mailer.send(mail).await {
-            Ok(id) => {
-                if let Err(e) = deps.store.mark_sent(number, &mail.key, &id).await {
-                    tracing::error!(ticket = %number, key = %mail.key, error = %e, "mail sent but not recorded");
-                }
-            }
-            Err(e) => tracing::error!(ticket = %number, key = %mail.key, error = %e, "mail left pending"),
         }
     }
 }

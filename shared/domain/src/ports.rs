@@ -283,3 +283,26 @@ pub trait RawMailStore {
 pub trait Mailer {
     fn send(&self, mail: &Outgoing) -> impl Future<Output = Result<String, IoError>> + Send;
 }
+
+/// Sends mail the store recorded (pending in the outbox) and records each provider id.
+/// A failed send leaves the mail pending for the minute sweep; a send whose record fails
+/// is the one window where a mail may go out twice (SES has no idempotency key).
+pub async fn send_recorded<S: TicketStore, M: Mailer>(
+    store: &S,
+    mailer: &M,
+    number: &TicketNumber,
+    mails: &[Outgoing],
+) {
+    for mail in mails {
+        match mailer.send(mail).await {
+            Ok(provider_id) => {
+                if let Err(e) = store.mark_sent(number, &mail.key, &provider_id).await {
+                    tracing::error!(ticket = %number, key = %mail.key, error = %e, "mail sent but not recorded");
+                }
+            }
+            Err(e) => {
+                tracing::error!(ticket = %number, key = %mail.key, error = %e, "mail not sent; left pending in the outbox")
+            }
+        }
+    }
+}

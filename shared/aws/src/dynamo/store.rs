@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update, WriteRequest,
@@ -462,6 +463,21 @@ impl DynamoTicketStore {
         Ok(())
     }
 
+    /// Every item of a query, following its pages.
+    async fn query_all(&self, query: QueryFluentBuilder, what: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out =
+                query.clone().set_exclusive_start_key(start.take()).send().await.map_err(|e| sdk_error(what, e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     async fn current(&self, number: &TicketNumber) -> Result<Ticket, StoreError> {
         self.get(number).await
     }
@@ -735,30 +751,19 @@ impl TicketStore for DynamoTicketStore {
     }
 
     async fn timeline(&self, number: &TicketNumber) -> Result<Vec<Event>, StoreError> {
-        let mut events = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
-                .expression_attribute_values(":pk", s(ticket_pk(number)))
-                .expression_attribute_values(":e", s("E#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("query timeline", e))?;
-            for item in out.items.unwrap_or_default() {
-                events.push(from_dynamo::<EventItem>(item)?.event);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        Ok(events)
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
+            .expression_attribute_values(":pk", s(ticket_pk(number)))
+            .expression_attribute_values(":e", s("E#"))
+            .consistent_read(true);
+        self.query_all(query, "query timeline")
+            .await?
+            .into_iter()
+            .map(|item| from_dynamo::<EventItem>(item).map(|e| e.event))
+            .collect()
     }
 
     async fn apply(
@@ -873,29 +878,18 @@ impl TicketStore for DynamoTicketStore {
     }
 
     async fn opened_in_month(&self, year: i16, month: i8) -> Result<Vec<Ticket>, StoreError> {
-        let mut tickets = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_MONTH.name)
-                .key_condition_expression("gsi_month_pk = :pk")
-                .expression_attribute_values(":pk", s(format!("M#{year:04}-{month:02}")))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("query month", e))?;
-            for item in out.items.unwrap_or_default() {
-                tickets.push(from_dynamo::<TicketItem>(item)?.ticket);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        Ok(tickets)
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_MONTH.name)
+            .key_condition_expression("gsi_month_pk = :pk")
+            .expression_attribute_values(":pk", s(format!("M#{year:04}-{month:02}")));
+        self.query_all(query, "query month")
+            .await?
+            .into_iter()
+            .map(|item| from_dynamo::<TicketItem>(item).map(|t| t.ticket))
+            .collect()
     }
 
     async fn due(&self, now: Timestamp, limit: i32, cursor: Option<&str>) -> Result<SweepPage, StoreError> {
