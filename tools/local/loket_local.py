@@ -296,7 +296,11 @@ class MiniStack:
                 pid = int((old / "launcher.pid").read_text())
                 alive = Path(f"/proc/{pid}").exists()
             except (OSError, ValueError):
-                alive = False
+                # No pid yet: another launcher may be creating it right now.
+                try:
+                    alive = time.time() - old.stat().st_mtime < 120
+                except OSError:
+                    alive = False
             if old == self.run_dir or not alive:
                 shutil.rmtree(old, ignore_errors=True)
         (self.run_dir / "tmp").mkdir(parents=True)
@@ -489,6 +493,23 @@ def agency_service_address(agency: str) -> tuple[str, str]:
         raise Fatal(f"unknown agency {agency!r} (known: {', '.join(known)})")
 
 
+def publish_once(path: Path, content: bytes) -> bytes:
+    """Writes `content` to `path` (0600) unless it exists, atomically: a temporary file
+    hard-linked into place, so a concurrent launcher reads a whole file or none, and the
+    first one written wins. Returns what `path` holds."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes()
+
+
 def thread_secret() -> str:
     """Generated once, kept in .local/thread-secret (0600)."""
     path = LOCAL / "thread-secret"
@@ -498,11 +519,7 @@ def thread_secret() -> str:
             return secret
     except OSError:
         pass
-    secret = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secret + "\n")
-    return secret
+    return publish_once(path, (secrets.token_urlsafe(32) + "\n").encode()).decode().strip()
 
 
 def host_architecture() -> str:
@@ -857,12 +874,11 @@ class DevIssuer:
         try:
             self.key = serialization.load_pem_private_key(self.KEY_FILE.read_bytes(), password=None)
         except (OSError, ValueError):
-            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            pem = self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption())
-            fd = os.open(self.KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(pem)
+            fresh = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pem = fresh.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+            # Whichever launcher published first, all use that key (tokens are signed from the file).
+            self.key = serialization.load_pem_private_key(publish_once(self.KEY_FILE, pem), password=None)
         numbers = self.key.public_key().public_numbers()
         self.n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
         self.e = numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
