@@ -50,7 +50,7 @@ build: $(CFN_LINT)
 
 unit: $(MINISTACK)
 	$(MINISTACK_VENV)/bin/python -B -m unittest discover -s tools/local -p 'test_*.py'
-	$(CARGO) build --locked -p email-intake -p sla-check -p transitions
+	$(CARGO) build --locked -p email-intake -p form-intake -p sla-check -p transitions
 	LOKET_MINISTACK=$(abspath $(MINISTACK)) $(CARGO) test --workspace --locked
 
 ## the local AWS emulator (MiniStack), pinned, in its own venv

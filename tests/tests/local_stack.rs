@@ -25,7 +25,7 @@ fn binaries() -> PathBuf {
         let exe = std::env::current_exe().expect("test binary path");
         exe.parent().and_then(Path::parent).expect("target/debug").to_path_buf()
     });
-    for bin in ["email-intake", "sla-check", "transitions"] {
+    for bin in ["email-intake", "form-intake", "sla-check", "transitions"] {
         assert!(
             dir.join(bin).is_file(),
             "{} missing: run `make test` (it builds the functions first)",
@@ -184,11 +184,25 @@ async fn the_deployed_stack_end_to_end() {
     let number = ticket.number.to_string();
     assert!(number.starts_with("GJI-"), "{number}");
 
-    // 3. The acknowledgement is in the outbox of sent mail.
-    wait_for("the acknowledgement", 30, || {
+    // 3. The acknowledgement is in the outbox of sent mail, with the status link.
+    let ack = wait_for("the acknowledgement", 30, || {
         let (status, body) = http("GET", &s("/outbox_json_url"), &[], None);
-        (status == 200 && body.contains(&format!("[#{number}]"))).then_some(())
+        let outbox: Value = serde_json::from_str(&body).ok()?;
+        let messages = outbox["messages"].as_array()?.clone();
+        (status == 200).then_some(())?;
+        messages.into_iter().find(|m| m.to_string().contains(&format!("[#{number}]")))
     });
+    let text = ack.to_string().replace("\\n", "\n");
+    let start = text.find("http://").expect("a link in the acknowledgement");
+    let link: String = text[start..].chars().take_while(|c| !c.is_whitespace() && *c != '"' && *c != '\\').collect();
+    assert!(link.contains(&format!("/status/{number}?t=")), "{link}");
+
+    // The status page, through the emulator's HTTP API (the web port proxies to it).
+    let (status, page) = http("GET", &link, &[], None);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&number) && page.contains("Disposisi pimpinan"), "{page}");
+    let (status, _) = http("GET", &link.replace("?t=", "?t=0"), &[], None);
+    assert_eq!(status, 404, "a wrong token");
 
     // 4. The staff API through the emulator's HTTP API: 401 without a token, 200 with one.
     let api = state["http_apis"][0]["url"].as_str().expect("an HTTP API").trim_end_matches('/').to_string();

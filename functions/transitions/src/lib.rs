@@ -24,6 +24,7 @@ use jiff::{SignedDuration, Timestamp};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
+use loket_domain::html::escape;
 use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
 use loket_domain::ports::{Claim, Created, Mailer, RawMailStore, StoreError, TicketStore, send_recorded};
@@ -573,22 +574,6 @@ async fn sla_report<S: TicketStore, R, M>(
         return response;
     }
     json_response(StatusCode::OK, &json!({"year": year, "tickets": tickets.len(), "report": report}))
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn html_page(status: StatusCode, title: &str, content: &str) -> Response<Body> {

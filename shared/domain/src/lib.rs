@@ -10,6 +10,7 @@
 pub mod agency;
 pub mod calendar;
 pub mod escalation;
+pub mod html;
 pub mod limit;
 pub mod mail;
 pub mod ports;

@@ -130,6 +130,16 @@ impl ThreadKeys {
         self.check(&format!("link:{step}:{version}:{outcome}:{staff_id}"), number, sig)
     }
 
+    /// The CSRF field of a ticket's status-page forms, bound to the ticket and its
+    /// status token (by its hash).
+    pub fn csrf(&self, number: &TicketNumber, token_hash: &str) -> String {
+        self.sign(&format!("csrf:{token_hash}"), number)
+    }
+
+    pub fn check_csrf(&self, number: &TicketNumber, token_hash: &str, value: &str) -> bool {
+        self.check(&format!("csrf:{token_hash}"), number, value)
+    }
+
     /// The version a decision code found in `text` was made for, if one is valid for the
     /// ticket and step (codes for other steps or tickets are ignored).
     pub fn find_decision_code(&self, text: &str, number: &TicketNumber, step: &str) -> Option<u64> {

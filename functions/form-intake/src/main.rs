@@ -1,0 +1,27 @@
+//! The public pages Lambda, behind the HTTP API (no authorizer: the status token is the
+//! requester's key).
+
+use form_intake::{Deps, handle};
+use lambda_http::{Request, service_fn};
+use loket_aws::settings::{self, var};
+use loket_aws::{DynamoTicketStore, SesMailer};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    loket_aws::telemetry::init();
+    let (catalog, agency) = settings::agency()?;
+    let config = loket_aws::config::sdk_config().await;
+    let deps = Deps {
+        store: DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&config), var("TABLE_NAME")?, catalog.clone()),
+        mailer: SesMailer::new(aws_sdk_ses::Client::new(&config), agency.service_address.clone()),
+        keys: settings::thread_keys()?,
+        links: settings::links()?,
+        catalog,
+        agency,
+    };
+    lambda_http::run(service_fn(|request: Request| {
+        let deps = &deps;
+        async move { Ok::<_, lambda_http::Error>(handle(deps, request, jiff::Timestamp::now()).await) }
+    }))
+    .await
+}

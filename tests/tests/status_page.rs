@@ -1,0 +1,209 @@
+//! The requester's status page against the local AWS endpoint: right token, wrong token
+//! and unknown ticket (the same 404), escaping of hostile content, no internal notes,
+//! CSRF on the form, a comment and a schedule confirmation.
+
+use std::collections::BTreeMap;
+
+use form_intake::{Deps, handle};
+use jiff::Timestamp;
+use loket_aws::{DynamoTicketStore, SesMailer};
+use loket_domain::mail::compose::Links;
+use loket_domain::mail::thread::{ThreadKeys, token_hash};
+use loket_domain::ports::{Created, TicketStore, create_once};
+use loket_domain::ticket::{Actor, Channel, Requester, StaffRef};
+use loket_domain::workflow::{Action, NewTicket};
+use loket_domain::{Agency, Catalog, Role, Ticket, Workflow};
+use loket_tests::{sdk_config, unique_name};
+use serde_json::{Value, json};
+
+type Pages = Deps<DynamoTicketStore, SesMailer>;
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+async fn pages(agency: &str) -> Pages {
+    let config = sdk_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let ses = aws_sdk_ses::Client::new(&config);
+    let table = unique_name("loket-status");
+    loket_aws::dynamo::schema::create_table(&dynamo, &table).await.expect("table");
+    let catalog = Catalog::embedded().expect("catalog");
+    let agency = Agency::embedded(agency, &catalog).expect("agency");
+    ses.verify_email_identity().email_address(&agency.service_address).send().await.expect("verify");
+    Deps {
+        store: DynamoTicketStore::new(dynamo, table, catalog.clone()),
+        mailer: SesMailer::new(ses, agency.service_address.clone()),
+        keys: ThreadKeys::new(b"status-page-test-secret-012345".to_vec()).expect("keys"),
+        links: Links { public_base: "http://127.0.0.1:9".into(), console_base: "http://127.0.0.1:9".into() },
+        catalog,
+        agency,
+    }
+}
+
+async fn open(pages: &Pages, procedure: &str, subject: &str) -> Ticket {
+    let requester = Requester {
+        email: Some("pic@dinkes.go.id".into()),
+        name: "Sari".into(),
+        unit: "Dinas <b>Kesehatan</b>".into(),
+        phone: None,
+    };
+    let wf = Workflow::new(&pages.catalog, &pages.agency);
+    let service = pages.catalog.get(procedure).expect("procedure").service.clone();
+    let created = create_once(&pages.store, &unique_name("k"), &service, 2026, |number| {
+        Ok((
+            wf.open(NewTicket {
+                number,
+                procedure: procedure.into(),
+                actor: Actor::requester(&requester),
+                requester: requester.clone(),
+                channel: Channel::Web,
+                subject: subject.into(),
+                description: String::new(),
+                fields: BTreeMap::new(),
+                documents: Vec::new(),
+                token_hash: token_hash(TOKEN),
+                related: Vec::new(),
+                mail_in: None,
+                at: Timestamp::now(),
+            })?,
+            Vec::new(),
+        ))
+    })
+    .await
+    .expect("create");
+    match created {
+        Created::New(a) => a.ticket,
+        Created::Duplicate(n) => panic!("{n}"),
+    }
+}
+
+fn request(method: &str, path: &str, query: &str, form: Option<String>) -> lambda_http::Request {
+    let parameters: serde_json::Map<String, Value> =
+        query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let event = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+        "queryStringParameters": if parameters.is_empty() { Value::Null } else { Value::Object(parameters) },
+        "headers": {"content-type": "application/x-www-form-urlencoded", "host": "api.local"},
+        "requestContext": {"accountId": "0", "apiId": "api", "domainName": "api.local", "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+            "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "x", "timeEpoch": 0},
+        "body": form, "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("request")
+}
+
+async fn get(pages: &Pages, number: &str, token: &str) -> (u16, String) {
+    let response =
+        handle(pages, request("GET", &format!("/status/{number}"), &format!("t={token}"), None), Timestamp::now())
+            .await;
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    assert!(
+        response.headers()["content-security-policy"].to_str().unwrap_or_default().starts_with("default-src 'none'")
+    );
+    (response.status().as_u16(), String::from_utf8_lossy(response.body().as_ref()).into_owned())
+}
+
+async fn post(pages: &Pages, number: &str, form: &str) -> (u16, String) {
+    let response =
+        handle(pages, request("POST", &format!("/status/{number}"), "", Some(form.to_string())), Timestamp::now())
+            .await;
+    (response.status().as_u16(), String::from_utf8_lossy(response.body().as_ref()).into_owned())
+}
+
+#[tokio::test]
+async fn right_token_wrong_token_unknown_ticket() {
+    let pages = pages("pangkalpinang").await;
+    let hostile = "<script>alert(1)</script>\" onmouseover=\"x \u{202E}gpj.exe ".repeat(40);
+    let ticket = open(&pages, "gangguan-internet-disposisi", &hostile).await;
+    let number = ticket.number.to_string();
+    // An internal note must not show.
+    let wf = Workflow::new(&pages.catalog, &pages.agency);
+    let kasi =
+        Actor::staff(&StaffRef { id: "dedi".into(), name: "Dedi".into(), email: "dedi@x".into() }, vec![Role::Kasi]);
+    let note = wf
+        .apply(&ticket, &kasi, Action::Note { text: "RAHASIA internal".into() }, ticket.version, Timestamp::now())
+        .expect("note");
+    pages.store.apply(&note, ticket.version, &[], None).await.expect("store");
+
+    let (status, html) = get(&pages, &number, TOKEN).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&number));
+    assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"), "escaped");
+    assert!(!html.contains("\" onmouseover") && !html.contains('\u{202E}'));
+    assert!(!html.contains("RAHASIA"), "internal notes are hidden");
+    assert!(html.contains("Disposisi pimpinan"), "the current step in plain words");
+    assert!(html.contains("WIB"), "due in local time");
+
+    let (wrong, wrong_html) = get(&pages, &number, "ffffffffffffffffffffffffffffffff").await;
+    let (unknown, unknown_html) = get(&pages, "GJI-2026-999999", TOKEN).await;
+    assert_eq!((wrong, unknown), (404, 404));
+    assert_eq!(wrong_html, unknown_html, "no difference between a wrong token and an unknown ticket");
+    let (short, _) = get(&pages, &number, "").await;
+    assert_eq!(short, 404);
+}
+
+#[tokio::test]
+async fn a_comment_needs_the_csrf_field_and_a_confirmation_moves_the_step() {
+    let pages = pages("gorontalo").await;
+    let mut ticket = open(&pages, "jaringan-intra-provinsi", "Jaringan intra ruang rapat").await;
+    let number = ticket.number.to_string();
+    let csrf = pages.keys.csrf(&ticket.number, &ticket.token_hash);
+    // Without the right CSRF field: refused, nothing written.
+    let (status, _) = post(&pages, &number, &format!("t={TOKEN}&csrf=forged&pesan=halo")).await;
+    assert_eq!(status, 403);
+    // With the wrong token: the same 404 as ever.
+    let (status, _) =
+        post(&pages, &number, &format!("t=ffffffffffffffffffffffffffffffff&csrf={csrf}&pesan=halo")).await;
+    assert_eq!(status, 404);
+    let (status, html) = post(&pages, &number, &format!("t={TOKEN}&csrf={csrf}&pesan=Lokasi+di+lantai+2")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Pesan Anda telah diterima"));
+    let timeline = pages.store.timeline(&ticket.number).await.expect("timeline");
+    assert_eq!(timeline.last().and_then(|e| e.note.as_deref()), Some("Lokasi di lantai 2"));
+
+    // Staff take the ticket to the schedule confirmation; the requester confirms on the page.
+    ticket = pages.store.get(&ticket.number).await.expect("ticket");
+    let wf = Workflow::new(&pages.catalog, &pages.agency);
+    let procedure = pages.catalog.get("jaringan-intra-provinsi").expect("procedure");
+    while ticket.current_step() != Some("konfirmasi-jadwal") {
+        let step = procedure.step(ticket.current_step().expect("open")).expect("step");
+        let role = step.roles.iter().copied().find(|r| r.is_staff()).expect("role");
+        let person = StaffRef { id: "s".into(), name: "S".into(), email: "s@x".into() };
+        let fields: BTreeMap<String, String> =
+            ["lokasi", "jumlah_pengguna", "aplikasi", "daftar_perangkat", "jadwal_pemasangan"]
+                .into_iter()
+                .map(|k| (k.to_string(), "12".to_string()))
+                .collect();
+        let documents = vec![loket_domain::ticket::Document {
+            kind: "surat_permohonan".into(),
+            name: "s.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 1,
+            key: "k".into(),
+            uploaded_at: Timestamp::now(),
+            public: true,
+        }];
+        let action = if step.is_decision() {
+            Action::Decide {
+                step: step.id.clone(),
+                outcome: "setuju".into(),
+                reason: None,
+                note: None,
+                fields,
+                documents,
+            }
+        } else {
+            Action::Complete { step: step.id.clone(), note: None, fields, documents }
+        };
+        let applied = wf
+            .apply(&ticket, &Actor::staff(&person, vec![role]), action, ticket.version, Timestamp::now())
+            .expect("advance");
+        pages.store.apply(&applied, ticket.version, &[], None).await.expect("store");
+        ticket = applied.ticket;
+    }
+    let (_, html) = get(&pages, &number, TOKEN).await;
+    assert!(html.contains("menunggu tanggapan Anda") && html.contains("name=\"konfirmasi\""), "{html}");
+    let (status, _) = post(&pages, &number, &format!("t={TOKEN}&csrf={csrf}&pesan=&konfirmasi=1")).await;
+    assert_eq!(status, 200);
+    let moved = pages.store.get(&ticket.number).await.expect("ticket");
+    assert_eq!(moved.current_step(), Some("pemasangan"));
+}
