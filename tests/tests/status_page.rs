@@ -207,3 +207,166 @@ async fn a_comment_needs_the_csrf_field_and_a_confirmation_moves_the_step() {
     let moved = pages.store.get(&ticket.number).await.expect("ticket");
     assert_eq!(moved.current_step(), Some("pemasangan"));
 }
+
+// ---- the request form -----------------------------------------------------------------
+
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let enc: String = v
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            format!("{k}={enc}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn submit(pages: &Pages, pairs: &[(&str, &str)]) -> (u16, String) {
+    let response = handle(pages, request("POST", "/permohonan", "", Some(form_body(pairs))), Timestamp::now()).await;
+    (response.status().as_u16(), String::from_utf8_lossy(response.body().as_ref()).into_owned())
+}
+
+fn good<'a>(stamp: &'a str, key: &'a str, email: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("kunci", key),
+        ("mulai", stamp),
+        ("situs", ""),
+        ("layanan", "gangguan-internet-disposisi"),
+        ("unit", "Dinas Kesehatan"),
+        ("nama", "Sari Wulandari"),
+        ("email", email),
+        ("telepon", "+62 812-3456"),
+        ("lokasi", "Gedung A lantai 2"),
+        ("uraian", "Internet mati sejak pagi di ruang pelayanan."),
+        ("f_gangguan-internet-disposisi_dampak", "10 komputer loket"),
+    ]
+}
+
+#[tokio::test]
+async fn the_form_page_and_a_message_per_field() {
+    let pages = pages("pangkalpinang").await;
+    let response = handle(&pages, request("GET", "/", "", None), Timestamp::now()).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let html = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+    for part in [
+        "name=\"kunci\"",
+        "name=\"mulai\"",
+        "name=\"situs\"",
+        "Penanganan Gangguan Jaringan Internet",
+        "Dinas Kesehatan",
+        "<label for=\"email\">",
+    ] {
+        assert!(html.contains(part), "{part}");
+    }
+    let stamp = pages.keys.form_stamp(Timestamp::now() - jiff::SignedDuration::from_secs(30));
+    let (status, html) = submit(
+        &pages,
+        &[("kunci", "0123456789abcdef0123"), ("mulai", &stamp), ("nama", "<b>Sari</b>"), ("email", "bukan-email")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    for message in ["Pilih jenis layanan.", "Pilih unit (OPD)", "Alamat email tidak valid", "Uraikan permohonan Anda"] {
+        assert!(html.contains(message), "{message}");
+    }
+    assert!(html.contains("role=\"alert\"") && html.contains("aria-invalid=\"true\""));
+    assert!(html.contains("value=\"&lt;b&gt;Sari&lt;/b&gt;\""), "what was typed comes back, escaped");
+}
+
+#[tokio::test]
+async fn spam_defences_and_a_good_submission_made_once() {
+    let pages = pages("pangkalpinang").await;
+    let email = format!("{}@dinkes.go.id", unique_name("sari").to_lowercase());
+    let old = pages.keys.form_stamp(Timestamp::now() - jiff::SignedDuration::from_secs(30));
+    let fresh = pages.keys.form_stamp(Timestamp::now());
+    // The honeypot.
+    let mut robot = good(&old, "robotrobotrobot0001", &email);
+    robot.retain(|(k, _)| *k != "situs");
+    robot.push(("situs", "http://spam.example"));
+    let (status, _) = submit(&pages, &robot).await;
+    assert_eq!(status, 400);
+    // Too fast to be a person.
+    let (status, html) = submit(&pages, &good(&fresh, "fastfastfastfast0001", &email)).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("terlalu cepat"));
+    // A forged stamp.
+    let (status, _) = submit(&pages, &good("1700000000.abcdef012345", "forgedforged000001", &email)).await;
+    assert_eq!(status, 422);
+    assert!(pages.store.by_requester(&email, 10).await.expect("lookup").is_empty(), "nothing created so far");
+    // A good one, then the same again (double click, refresh): one ticket.
+    let (status, html) = submit(&pages, &good(&old, "goodgoodgoodgood0001", &email)).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Nomor tiket Anda") && html.contains("/status/GJI-2026-"), "{html}");
+    let (status, again) = submit(&pages, &good(&old, "goodgoodgoodgood0001", &email)).await;
+    assert_eq!(status, 200);
+    assert!(again.contains("sudah kami terima"));
+    let tickets = pages.store.by_requester(&email, 10).await.expect("lookup");
+    assert_eq!(tickets.len(), 1);
+    let ticket = &tickets[0];
+    assert_eq!(ticket.channel, Channel::Web);
+    assert_eq!(ticket.fields.get("dampak").map(String::as_str), Some("10 komputer loket"));
+    assert_eq!(ticket.fields.get("lokasi").map(String::as_str), Some("Gedung A lantai 2"));
+    let acks = loket_tests::sent_mail()
+        .into_iter()
+        .filter(|m| m.to_string().contains(&email) && m.to_string().contains("Permohonan diterima"))
+        .count();
+    assert_eq!(acks, 1, "the same acknowledgement as email intake");
+}
+
+#[tokio::test]
+async fn the_per_email_rate_limit() {
+    let pages = pages("pangkalpinang").await;
+    let email = format!("{}@dinkes.go.id", unique_name("banyak").to_lowercase());
+    let old = pages.keys.form_stamp(Timestamp::now() - jiff::SignedDuration::from_secs(30));
+    let limit = pages.agency.max_new_tickets_per_sender_per_hour as usize;
+    for i in 0..limit {
+        let key = format!("ratelimitkey{i:08}");
+        let (status, html) = submit(&pages, &good(&old, &key, &email)).await;
+        assert_eq!(status, 200, "{i}: {html}");
+    }
+    let (status, html) = submit(&pages, &good(&old, "ratelimitkeyover01", &email)).await;
+    assert_eq!(status, 429, "{html}");
+}
+
+#[tokio::test]
+async fn the_json_api() {
+    let pages = pages("pangkalpinang").await;
+    let email = format!("{}@dinkes.go.id", unique_name("api").to_lowercase());
+    let call = |body: String| {
+        let event = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/api/requests", "rawQueryString": "",
+            "headers": {"content-type": "application/json", "host": "api.local"},
+            "requestContext": {"accountId": "0", "apiId": "api", "domainName": "api.local", "domainPrefix": "api",
+                "http": {"method": "POST", "path": "/api/requests", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.9", "userAgent": "t"},
+                "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "x", "timeEpoch": 0},
+            "body": body, "isBase64Encoded": false
+        });
+        lambda_http::request::from_str(&event.to_string()).expect("request")
+    };
+    let good = json!({"kunci": "apikeyapikeyapikey01", "layanan": "pemeliharaan-infrastruktur", "unit": "Dinas Sosial", "nama": "Budi",
+                      "email": email, "uraian": "Rak server di ruang data perlu dirapikan.", "fields": {"perangkat": "rak 42U"}});
+    let response = handle(&pages, call(good.to_string()), Timestamp::now()).await;
+    assert_eq!(response.status().as_u16(), 201);
+    let body: Value = serde_json::from_slice(response.body().as_ref()).expect("json");
+    assert!(body["number"].as_str().is_some_and(|n| n.starts_with("PIJ-")), "{body}");
+    assert!(body["status_url"].as_str().is_some_and(|u| u.contains("/status/")));
+    let response = handle(&pages, call(good.to_string()), Timestamp::now()).await;
+    assert_eq!(response.status().as_u16(), 200, "a duplicate");
+    let response =
+        handle(&pages, call(json!({"kunci": "apikeyapikeyapikey02", "email": "x"}).to_string()), Timestamp::now())
+            .await;
+    assert_eq!(response.status().as_u16(), 422);
+    let body: Value = serde_json::from_slice(response.body().as_ref()).expect("json");
+    assert_eq!(body["code"], "invalid");
+    assert!(body["fields"]["email"].as_str().is_some_and(|m| m.contains("tidak valid")));
+    let response = handle(&pages, call("{not json".into()), Timestamp::now()).await;
+    assert_eq!(response.status().as_u16(), 400);
+}

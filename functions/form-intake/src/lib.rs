@@ -5,11 +5,14 @@
 //!   without internal notes, the documents the requester may see; a form to write to the
 //!   staff, or to confirm what a step waits for.
 //! - `POST /status/{number}`: that form (`t`, `csrf`, `pesan`, optional `konfirmasi`).
+//! - `GET /`, `POST /permohonan`, `POST /api/requests`: the request form (see [`form`]).
 //!
 //! The token is compared with its stored hash in constant time; a wrong token and an
 //! unknown ticket get the same 404, so numbers cannot be probed. Every value is escaped;
 //! the pages have no script, a strict Content-Security-Policy and `no-referrer` (the token
-//! is in the URL). The web form itself comes next (issue #7).
+//! is in the URL).
+
+pub mod form;
 
 use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode};
@@ -35,7 +38,7 @@ pub struct Deps<S, M> {
 
 const MAX_MESSAGE_CHARS: usize = 5_000;
 
-fn page(status: StatusCode, title: &str, content: &str) -> Response<Body> {
+pub(crate) fn page(status: StatusCode, title: &str, content: &str) -> Response<Body> {
     let html = format!(
         "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head>\
@@ -71,6 +74,12 @@ where
     M: Mailer + Sync,
 {
     let path = request.raw_http_path().trim_matches('/').to_string();
+    match (request.method().clone(), path.as_str()) {
+        (Method::GET, "") => return form::show(deps, now),
+        (Method::POST, "permohonan") => return form::post_form(deps, &request, now).await,
+        (Method::POST, "api/requests") => return form::post_json(deps, &request, now).await,
+        _ => {}
+    }
     let Some(number) = path.strip_prefix("status/").and_then(|n| n.parse::<TicketNumber>().ok()) else {
         return not_found();
     };

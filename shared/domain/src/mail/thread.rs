@@ -130,6 +130,29 @@ impl ThreadKeys {
         self.check(&format!("link:{step}:{version}:{outcome}:{staff_id}"), number, sig)
     }
 
+    /// A signed time stamp for a form (`<unix seconds>.<sig>`): proves when the form was
+    /// served, so a submission that comes back too fast can be told from a person's.
+    pub fn form_stamp(&self, at: jiff::Timestamp) -> String {
+        let secs = at.as_second();
+        format!("{secs}.{}", self.sign_text("form", &secs.to_string()))
+    }
+
+    /// When a stamp made by [`Self::form_stamp`] was made; `None` if it is not ours.
+    pub fn check_form_stamp(&self, stamp: &str) -> Option<jiff::Timestamp> {
+        let (secs, sig) = stamp.split_once('.')?;
+        let expected = self.sign_text("form", secs);
+        let ok: bool = expected.as_bytes().ct_eq(sig.as_bytes()).into();
+        if ok { jiff::Timestamp::from_second(secs.parse().ok()?).ok() } else { None }
+    }
+
+    fn sign_text(&self, purpose: &str, text: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(purpose.as_bytes());
+        mac.update(b":");
+        mac.update(text.as_bytes());
+        hex(&mac.finalize().into_bytes())[..SIG_LEN].to_string()
+    }
+
     /// The CSRF field of a ticket's status-page forms, bound to the ticket and its
     /// status token (by its hash).
     pub fn csrf(&self, number: &TicketNumber, token_hash: &str) -> String {
@@ -244,6 +267,16 @@ mod tests {
         assert_eq!(k.find_decision_code(&reply, &other, "keputusan-kadis"), None);
         assert_eq!(k.find_decision_code(&reply.replace("KODE-7", "KODE-8"), &number(), "keputusan-kadis"), None);
         assert_eq!(k.find_decision_code("no code here", &number(), "keputusan-kadis"), None);
+    }
+
+    #[test]
+    fn form_stamps_round_trip_and_refuse_forgeries() {
+        let k = keys();
+        let at = jiff::Timestamp::from_second(1_795_000_000).expect("t");
+        let stamp = k.form_stamp(at);
+        assert_eq!(k.check_form_stamp(&stamp), Some(at));
+        assert_eq!(k.check_form_stamp(&stamp.replace("1795000000", "1795000100")), None);
+        assert_eq!(k.check_form_stamp("nonsense"), None);
     }
 
     #[test]
