@@ -332,3 +332,17 @@ async fn the_due_sweep_reads_only_what_is_due_and_pages_past_one_megabyte() {
     assert_eq!(read, 300, "the sweep reads what is due and nothing else");
     assert!(pages >= 2, "300 x 4 KB must take more than one 1 MB page, took {pages}");
 }
+
+#[tokio::test]
+async fn queues_follow_a_triage_route_into_another_procedure() {
+    let env = env().await;
+    let ticket = env.created("route-1", "triase", "a@b.go.id", now()).await;
+    assert_eq!(env.store.queue(Role::Helpdesk, 10, None).await.expect("queue").items.len(), 1);
+    let route = Action::Route { step: "triase".into(), procedure: "gangguan-internet-disposisi".into(), note: None };
+    let routed = act(&env, &ticket, &staff(Role::Helpdesk), route).await.ticket;
+    assert_eq!(routed.current_step(), Some("disposisi"));
+    for role in [Role::Helpdesk, Role::Koordinator] {
+        assert!(env.store.queue(role, 10, None).await.expect("queue").items.is_empty(), "{role} queue emptied");
+    }
+    assert_eq!(env.store.queue(Role::Kabid, 10, None).await.expect("queue").items.len(), 1);
+}

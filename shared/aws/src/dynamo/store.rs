@@ -790,9 +790,18 @@ impl TicketStore for DynamoTicketStore {
         // Queue entries: put the new step's roles, delete the roles that left.
         let new_entries = self.queue_entries(ticket);
         let new_roles: HashSet<Role> = new_entries.iter().map(|e| e.role).collect();
-        for role in Role::STAFF {
+        // The entries to remove are those of the step the event left (every staff role
+        // when that step is not in the ticket's procedure, as after triage routing).
+        let previous: Vec<Role> = match applied.event.from_step.as_deref() {
+            None => Vec::new(),
+            Some(step) => self
+                .catalog
+                .get(&ticket.procedure)
+                .and_then(|p| p.step(step))
+                .map_or_else(|| Role::STAFF.to_vec(), |s| s.staff_roles()),
+        };
+        for role in previous {
             if !new_roles.contains(&role) {
-                // Deleting an absent item is fine and keeps this free of a read.
                 writes.push(self.delete(ticket_pk(number), format!("Q#{role}"))?);
             }
         }
