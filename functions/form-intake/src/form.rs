@@ -24,7 +24,9 @@ use loket_domain::workflow::{NewTicket, Workflow};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{Deps, page};
+use loket_aws::web::{html_page as page, json_response};
+
+use crate::Deps;
 
 /// A form sent back faster than this was not filled in by a person.
 const MIN_FILL: SignedDuration = SignedDuration::from_secs(3);
@@ -572,14 +574,4 @@ where
             json_response(status, &json!({"code": code, "message": message}))
         }
     }
-}
-
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert("content-type", lambda_http::http::HeaderValue::from_static("application/json; charset=utf-8"));
-    headers.insert("cache-control", lambda_http::http::HeaderValue::from_static("no-store"));
-    headers.insert("x-content-type-options", lambda_http::http::HeaderValue::from_static("nosniff"));
-    response
 }

@@ -17,6 +17,7 @@ pub mod form;
 use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
+use loket_aws::web::html_page as page;
 use loket_domain::html::escape;
 use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::intake::confirms;
@@ -37,28 +38,6 @@ pub struct Deps<S, M> {
 }
 
 const MAX_MESSAGE_CHARS: usize = 5_000;
-
-pub(crate) fn page(status: StatusCode, title: &str, content: &str) -> Response<Body> {
-    let html = format!(
-        "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head>\
-         <body><main><h1>{title}</h1>{content}</main></body></html>",
-        title = escape(title)
-    );
-    let mut response = Response::new(Body::Text(html));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    for (name, value) in [
-        ("content-type", "text/html; charset=utf-8"),
-        ("content-security-policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-        ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
-        ("cache-control", "no-store"),
-    ] {
-        headers.insert(name, lambda_http::http::HeaderValue::from_static(value));
-    }
-    response
-}
 
 fn not_found() -> Response<Body> {
     page(

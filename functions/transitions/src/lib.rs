@@ -24,6 +24,7 @@ use jiff::{SignedDuration, Timestamp};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
+use loket_aws::web::{html_page, json_response};
 use loket_domain::html::escape;
 use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
@@ -94,16 +95,6 @@ pub fn staff_identity(request: &Request, agency: &Agency) -> Option<Staff> {
         email,
         roles,
     })
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert("content-type", lambda_http::http::HeaderValue::from_static("application/json; charset=utf-8"));
-    headers.insert("cache-control", lambda_http::http::HeaderValue::from_static("no-store"));
-    headers.insert("x-content-type-options", lambda_http::http::HeaderValue::from_static("nosniff"));
-    response
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
@@ -574,27 +565,6 @@ async fn sla_report<S: TicketStore, R, M>(
         return response;
     }
     json_response(StatusCode::OK, &json!({"year": year, "tickets": tickets.len(), "report": report}))
-}
-
-fn html_page(status: StatusCode, title: &str, content: &str) -> Response<Body> {
-    let page = format!(
-        "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body><main><h1>{title}</h1>{content}</main></body></html>",
-        title = escape(title)
-    );
-    let mut response = Response::new(Body::Text(page));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    for (name, value) in [
-        ("content-type", "text/html; charset=utf-8"),
-        ("content-security-policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-        ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
-        ("cache-control", "no-store"),
-    ] {
-        headers.insert(name, lambda_http::http::HeaderValue::from_static(value));
-    }
-    response
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@ pub mod s3;
 pub mod ses;
 pub mod settings;
 pub mod telemetry;
+pub mod web;
 
 pub use dynamo::DynamoTicketStore;
 pub use s3::S3RawMailStore;
