@@ -129,7 +129,7 @@ async fn open(env: &Env, key: &str, at: Timestamp, with_ack: bool) -> Ticket {
     .await
     .expect("create");
     match created {
-        Created::New(applied) => applied.ticket,
+        Created::New(applied, _) => applied.ticket,
         Created::Duplicate(n) => panic!("duplicate {n}"),
     }
 }

@@ -71,7 +71,7 @@ async fn open(pages: &Pages, procedure: &str, subject: &str) -> Ticket {
     .await
     .expect("create");
     match created {
-        Created::New(a) => a.ticket,
+        Created::New(a, _) => a.ticket,
         Created::Duplicate(n) => panic!("{n}"),
     }
 }

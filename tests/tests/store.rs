@@ -83,7 +83,7 @@ impl Env {
 
     async fn created(&self, key: &str, procedure: &str, email: &str, at: Timestamp) -> Ticket {
         match self.create(key, procedure, email, at).await.expect("create") {
-            Created::New(applied) => applied.ticket,
+            Created::New(applied, _) => applied.ticket,
             Created::Duplicate(n) => panic!("unexpected duplicate {n}"),
         }
     }
@@ -130,7 +130,7 @@ async fn numbers_are_per_service_and_have_no_gaps_under_concurrency() {
     let mut numbers = BTreeSet::new();
     for task in tasks {
         match task.await.expect("task").expect("create") {
-            Created::New(applied) => assert!(numbers.insert(applied.ticket.number.to_string())),
+            Created::New(applied, _) => assert!(numbers.insert(applied.ticket.number.to_string())),
             Created::Duplicate(n) => panic!("duplicate {n}"),
         }
     }
@@ -151,7 +151,7 @@ async fn the_same_request_delivered_concurrently_makes_one_ticket() {
     let mut new = 0;
     for task in tasks {
         match task.await.expect("task") {
-            Ok(Created::New(_)) => new += 1,
+            Ok(Created::New(..)) => new += 1,
             Ok(Created::Duplicate(n)) => assert_eq!(n.as_str(), "UMM-2026-000001"),
             Err(StoreError::InProgress) => {}
             Err(e) => panic!("{e}"),

@@ -16,7 +16,7 @@ use loket_domain::mail::intake::{ThreadedBy, confirms, pick_procedure, reply_tex
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
 use loket_domain::ports::{
     Claim, ClaimToken, Created, IoError, Mailer, Outcome, Quarantined, RawMail, RawMailStore, StoreError, TicketStore,
-    send_recorded,
+    create_and_send, send_recorded,
 };
 use loket_domain::ticket::{Actor, ActorKind, Channel, Document, EventKind, Requester, Ticket, TicketNumber};
 use loket_domain::workflow::{Action, NewTicket, TransitionError};
@@ -494,35 +494,30 @@ where
     let subject_line = if subject.is_empty() { "(tanpa judul)".to_string() } else { subject.to_string() };
     let year = deps.agency.calendar.local(now).year();
     let service = procedure.service.clone();
-    let created = deps
-        .store
-        .create(claim, &service, year, reason, |number| {
-            let mut applied = wf.open(NewTicket {
-                number,
-                procedure: procedure.id.clone(),
-                actor: Actor::requester(&requester),
-                requester: requester.clone(),
-                channel: Channel::Email,
-                subject: subject_line.clone(),
-                description: description.clone(),
-                fields: BTreeMap::new(),
-                documents: documents.clone(),
-                token_hash: token_hash(&token),
-                related: related.clone(),
-                mail_in: message_id(message),
-                at: now,
-            })?;
-            applied.event.mail_auth = verdicts.summary();
-            let ack = composer.acknowledgement(&applied.ticket, procedure, &token, now);
-            Ok((applied, ack.into_iter().collect()))
-        })
-        .await?;
+    let created = create_and_send(&deps.store, &deps.mailer, claim, &service, year, reason, |number| {
+        let mut applied = wf.open(NewTicket {
+            number,
+            procedure: procedure.id.clone(),
+            actor: Actor::requester(&requester),
+            requester: requester.clone(),
+            channel: Channel::Email,
+            subject: subject_line.clone(),
+            description: description.clone(),
+            fields: BTreeMap::new(),
+            documents: documents.clone(),
+            token_hash: token_hash(&token),
+            related: related.clone(),
+            mail_in: message_id(message),
+            at: now,
+        })?;
+        applied.event.mail_auth = verdicts.summary();
+        let ack = composer.acknowledgement(&applied.ticket, procedure, &token, now);
+        Ok((applied, ack.into_iter().collect()))
+    })
+    .await?;
     match created {
-        Created::New(applied) => {
+        Created::New(applied, _) => {
             let ticket = &applied.ticket;
-            if let Some(ack) = composer.acknowledgement(ticket, procedure, &token, now) {
-                send_recorded(&deps.store, &deps.mailer, &ticket.number, &[ack]).await;
-            }
             Ok(Outcome::new("new_ticket", Some(ticket.number.clone()), reason.to_string()))
         }
         Created::Duplicate(number) => Ok(Outcome::new("new_ticket", Some(number), reason.to_string())),

@@ -17,7 +17,7 @@ use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
 use loket_domain::html::escape;
 use loket_domain::mail::compose::Composer;
 use loket_domain::mail::thread::token_hash;
-use loket_domain::ports::{Claim, Created, Mailer, StoreError, TicketStore, send_recorded};
+use loket_domain::ports::{Claim, Created, Mailer, StoreError, TicketStore, create_and_send};
 use loket_domain::sop::ItemKind;
 use loket_domain::ticket::{Actor, Channel, Requester};
 use loket_domain::workflow::{NewTicket, Workflow};
@@ -427,34 +427,29 @@ where
     let wf = Workflow::new(&deps.catalog, &deps.agency);
     let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
     let year = deps.agency.calendar.local(now).year();
-    let created = deps
-        .store
-        .create(&claim, &procedure.service, year, "web form", |number| {
-            let applied = wf.open(NewTicket {
-                number,
-                procedure: procedure.id.clone(),
-                actor: Actor::requester(&requester),
-                requester: requester.clone(),
-                channel: Channel::Web,
-                subject: subject.clone(),
-                description: s.uraian.trim().to_string(),
-                fields: fields.clone(),
-                documents: Vec::new(),
-                token_hash: token_hash(&token),
-                related: Vec::new(),
-                mail_in: None,
-                at: now,
-            })?;
-            let ack = composer.acknowledgement(&applied.ticket, procedure, &token, now);
-            Ok((applied, ack.into_iter().collect()))
-        })
-        .await;
+    let created = create_and_send(&deps.store, &deps.mailer, &claim, &procedure.service, year, "web form", |number| {
+        let applied = wf.open(NewTicket {
+            number,
+            procedure: procedure.id.clone(),
+            actor: Actor::requester(&requester),
+            requester: requester.clone(),
+            channel: Channel::Web,
+            subject: subject.clone(),
+            description: s.uraian.trim().to_string(),
+            fields: fields.clone(),
+            documents: Vec::new(),
+            token_hash: token_hash(&token),
+            related: Vec::new(),
+            mail_in: None,
+            at: now,
+        })?;
+        let ack = composer.acknowledgement(&applied.ticket, procedure, &token, now);
+        Ok((applied, ack.into_iter().collect()))
+    })
+    .await;
     match created {
-        Ok(Created::New(applied)) => {
+        Ok(Created::New(applied, _)) => {
             let ticket = &applied.ticket;
-            if let Some(ack) = composer.acknowledgement(ticket, procedure, &token, now) {
-                send_recorded(&deps.store, &deps.mailer, &ticket.number, &[ack]).await;
-            }
             SubmitOutcome::Created {
                 number: ticket.number.to_string(),
                 status_link: composer.status_link(ticket, &token),

@@ -28,7 +28,9 @@ use loket_aws::web::{html_page, json_response};
 use loket_domain::html::escape;
 use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
-use loket_domain::ports::{Claim, Created, Mailer, RawMailStore, StoreError, TicketStore, send_recorded};
+use loket_domain::ports::{
+    Claim, Created, Mailer, RawMailStore, StoreError, TicketStore, create_and_send, send_recorded,
+};
 use loket_domain::ticket::{Actor, Channel, Document, Requester, StaffRef, Ticket, TicketNumber};
 use loket_domain::workflow::{Action, NewTicket, TransitionError, Workflow};
 use loket_domain::{Agency, Catalog, Role};
@@ -475,9 +477,8 @@ where
     let wf = Workflow::new(&deps.catalog, &deps.agency);
     let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
     let year = deps.agency.calendar.local(now).year();
-    let created = deps
-        .store
-        .create(&claim, &procedure.service, year, "entered by staff", |number| {
+    let created =
+        create_and_send(&deps.store, &deps.mailer, &claim, &procedure.service, year, "entered by staff", |number| {
             let applied = wf.open(NewTicket {
                 number,
                 procedure: procedure.id.clone(),
@@ -498,11 +499,8 @@ where
         })
         .await;
     match created {
-        Ok(Created::New(applied)) => {
+        Ok(Created::New(applied, _)) => {
             let ticket = &applied.ticket;
-            if let Some(ack) = composer.acknowledgement(ticket, procedure, &token, now) {
-                send_recorded(&deps.store, &deps.mailer, &ticket.number, &[ack]).await;
-            }
             json_response(
                 StatusCode::CREATED,
                 &json!({"number": ticket.number, "status_link": composer.status_link(ticket, &token), "duplicate": false}),

@@ -67,8 +67,9 @@ pub struct Quarantined {
 /// The outcome of creating a ticket under an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {
-    /// A new ticket was written (with its first event).
-    New(Box<Applied>),
+    /// A new ticket was written, with its first event and the mail recorded with it
+    /// (pending in the outbox until sent).
+    New(Box<Applied>, Vec<Outgoing>),
     /// The key was seen before: the ticket it created.
     Duplicate(TicketNumber),
 }
@@ -305,4 +306,27 @@ pub async fn send_recorded<S: TicketStore, M: Mailer>(
             }
         }
     }
+}
+
+/// Creates a ticket under a claim, then sends the mail written with it (the
+/// acknowledgement). A duplicate sends nothing: its mail went out the first time.
+pub async fn create_and_send<S, M, F>(
+    store: &S,
+    mailer: &M,
+    claim: &ClaimToken,
+    service: &str,
+    year: i16,
+    reason: &str,
+    build: F,
+) -> Result<Created, StoreError>
+where
+    S: TicketStore,
+    M: Mailer,
+    F: FnOnce(TicketNumber) -> Result<Opened, TransitionError> + Send,
+{
+    let created = store.create(claim, service, year, reason, build).await?;
+    if let Created::New(applied, mails) = &created {
+        send_recorded(store, mailer, &applied.ticket.number, mails).await;
+    }
+    Ok(created)
 }

@@ -589,7 +589,7 @@ impl TicketStore for DynamoTicketStore {
         writes.push(self.claim_done(claim, &outcome)?);
 
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
-            Ok(_) => Ok(Created::New(Box::new(applied))),
+            Ok(_) => Ok(Created::New(Box::new(applied), mails)),
             Err(err) if is_code(&err, "TransactionCanceledException") => {
                 // Our claim was taken over (we were slower than its lease): the other
                 // delivery owns the key now, and this number is skipped.
