@@ -6,6 +6,10 @@
 //! loopback port; a watchdog shell stops it as soon as the test process is gone. Each
 //! test then creates its own table, so tests run in parallel on one endpoint.
 
+pub mod browser;
+pub mod meter;
+pub mod stack;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -32,7 +36,7 @@ fn ministack_binary() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join(".venv/ministack/bin/ministack"))
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
 }
 
@@ -147,8 +151,17 @@ pub fn get_admin(path: &str) -> String {
 
 /// The mail SES accepted so far, as MiniStack reports it (a flat list of messages).
 pub fn sent_mail() -> Vec<serde_json::Value> {
-    let body = get_admin("/_ministack/ses/messages");
-    let value: serde_json::Value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    parse_sent_mail(&get_admin("/_ministack/ses/messages"))
+}
+
+/// The mail SES accepted on another emulator (e.g. the local stack's, whose state file
+/// gives its `ses_messages_url`).
+pub fn sent_mail_at(ses_messages_url: &str) -> Vec<serde_json::Value> {
+    parse_sent_mail(&http("GET", ses_messages_url, &[], None).1)
+}
+
+fn parse_sent_mail(body: &str) -> Vec<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
     fn collect(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
         match v {
             serde_json::Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
@@ -245,4 +258,128 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str
     let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
+}
+
+/// A response read by [`http_bytes`]: status, headers (lower-case names), body.
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Like [`http`], with a binary body, and the response headers kept.
+pub fn http_bytes(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+    let mut stream = TcpStream::connect(authority).unwrap_or_else(|e| panic!("connect {authority}: {e}"));
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+    let mut request = format!("{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    // A server may answer (e.g. 400 too large) before reading everything: keep the answer.
+    let _ = stream.write_all(&bytes);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    RawResponse { status, headers, body: response.get(split + 4..).unwrap_or_default().to_vec() }
+}
+
+/// A `multipart/form-data` body: the fields in order, then the file as `file` (as S3's
+/// POST upload wants it). Returns the content type (with its boundary) and the body.
+pub fn multipart(fields: &[(String, String)], file_name: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    multipart_files(&fields, &[("file", file_name, file)])
+}
+
+/// A `multipart/form-data` body: the fields in order, then each file as
+/// `(field, file name, bytes)`. Returns the content type (with its boundary) and the body.
+pub fn multipart_files(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----loket-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    for (name, file_name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Undoes `loket_domain::html::escape` for reading values back out of a page.
+pub fn html_unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Percent-decodes a query value.
+pub fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&value[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A fresh bucket in the tests' region (S3 wants the location constraint outside us-east-1).
+pub async fn create_bucket(config: &SdkConfig, prefix: &str) -> String {
+    let bucket = unique_name(prefix);
+    aws_sdk_s3::Client::new(config)
+        .create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create bucket");
+    bucket
 }

@@ -46,6 +46,7 @@ async fn api(agency: &str) -> Api {
         mailer: SesMailer::new(ses, agency.service_address.clone()),
         keys: ThreadKeys::new(b"staff-api-test-secret-0123456789".to_vec()).expect("keys"),
         links: Links { public_base: "http://127.0.0.1:9".into(), console_base: "http://127.0.0.1:9/staf".into() },
+        console_login: Some("http://127.0.0.1:9/_local/login".into()),
         catalog,
         agency,
     }
@@ -421,4 +422,299 @@ async fn a_one_time_decision_link() {
     // Once only.
     let (status, _) = page(&api, "POST", &link, Some("alasan=lagi")).await;
     assert_eq!(status, 409);
+}
+
+// ---- the staff console (server-rendered pages on the same function) ----------------------
+
+/// A console request as the HTTP API delivers it: no authorizer claims (the console's
+/// routes have none), the session cookie, a form body.
+fn console_request(
+    method: &str,
+    path_and_query: &str,
+    cookie: Option<&str>,
+    body: Option<(String, Vec<u8>)>,
+) -> lambda_http::Request {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let parameters: serde_json::Map<String, Value> =
+        query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let mut headers = json!({"host": "api.local", "x-roles": "kadis"});
+    if let Some((content_type, _)) = &body {
+        headers["content-type"] = json!(content_type);
+    }
+    let event = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+        "queryStringParameters": if parameters.is_empty() { Value::Null } else { Value::Object(parameters) },
+        "cookies": cookie.map(|c| vec![c.to_string()]),
+        "headers": headers,
+        "requestContext": {"accountId": "000000000000", "apiId": "api", "domainName": "api.local", "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+            "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "23/Nov/2026:01:00:00 +0000", "timeEpoch": 0},
+        "body": body.as_ref().map(|(_, b)| base64::engine::general_purpose::STANDARD.encode(b)),
+        "isBase64Encoded": true
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("request")
+}
+
+struct Page {
+    status: u16,
+    location: String,
+    csp: String,
+    set_cookie: String,
+    html: String,
+}
+
+async fn console(api: &Api, method: &str, path: &str, cookie: Option<&str>, body: Option<(String, Vec<u8>)>) -> Page {
+    let response = handle(api, console_request(method, path, cookie, body), Timestamp::now()).await;
+    let header =
+        |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    Page {
+        status: response.status().as_u16(),
+        location: header("location"),
+        csp: header("content-security-policy"),
+        set_cookie: header("set-cookie"),
+        html: String::from_utf8_lossy(response.body().as_ref()).into_owned(),
+    }
+}
+
+/// Signs in as the authorizer would let `email` in: the session cookie (`name=value`).
+async fn sign_in(api: &Api, email: &str, roles: &[Role]) -> String {
+    let response =
+        handle(api, request("POST", "/api/staff/session", Some(claims(email, roles)), None), Timestamp::now()).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let cookie = response.headers()["set-cookie"].to_str().expect("cookie").to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    cookie.split(';').next().expect("name=value").to_string()
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..at + html[at..].find('"').expect("end")].to_string()
+}
+
+fn form_encode(pairs: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let body: String = pairs
+        .iter()
+        .map(|(k, v)| {
+            let enc: String = v
+                .bytes()
+                .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+                .collect();
+            format!("{k}={enc}")
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    ("application/x-www-form-urlencoded".to_string(), body.into_bytes())
+}
+
+fn assert_escaped(page: &Page, what: &str) {
+    assert!(!page.html.contains("<script>alert"), "{what}: raw script\n{}", page.html);
+    assert!(!page.html.contains("<img src=x"), "{what}: raw img\n{}", page.html);
+    assert!(!page.html.contains('\u{202E}'), "{what}: raw RTL override");
+    assert!(page.csp.starts_with("default-src 'none'") && !page.csp.contains("unsafe"), "{what}: {}", page.csp);
+}
+
+#[tokio::test]
+async fn console_sessions_csrf_roles_and_escaping() {
+    let api = api("pangkalpinang").await;
+    let helpdesk = member(&api, Role::Helpdesk);
+    let kadis = member(&api, Role::Kadis);
+    let teknisi = member(&api, Role::Teknisi);
+
+    // Without a session, or with a forged one: off to the sign-in page.
+    let page = console(&api, "GET", "/konsol", None, None).await;
+    assert_eq!((page.status, page.location.as_str()), (303, "http://127.0.0.1:9/_local/login"), "{}", page.html);
+    let cookie = sign_in(&api, &helpdesk, &[Role::Helpdesk]).await;
+    let (name, value) = cookie.split_once('=').expect("cookie");
+    let (payload, sig) = value.split_once('.').expect("signed");
+    let forged = format!("{name}={payload}.{}", "0".repeat(sig.len()));
+    assert_eq!(console(&api, "GET", "/konsol", Some(&forged), None).await.status, 303);
+    assert_eq!(call(&api, "POST", "/api/staff/session", None, None).await.0, 401, "no verified token, no session");
+
+    // A request with hostile content, entered through the console itself.
+    let page = console(&api, "GET", "/konsol/baru", Some(&cookie), None).await;
+    let csrf = csrf_of(&page.html);
+    let hostile_unit = "\"><img src=x onerror=alert(1)> Dinas \u{202E}Kesehatan";
+    let page = console(
+        &api,
+        "POST",
+        "/konsol/baru",
+        Some(&cookie),
+        Some(form_encode(&[
+            ("csrf", &csrf),
+            ("kunci", &unique_name("consolekey")),
+            ("saluran", "letter"),
+            ("layanan", "jaringan-intra-kota"),
+            ("nama", "<script>alert('nama')</script>"),
+            ("unit", hostile_unit),
+            ("email", "hostile@dinkes.go.id"),
+            ("perihal", "<script>alert('x')</script> jaringan"),
+            ("uraian", "Surat nomor 5/2026\n<img src=x onerror=alert(2)>"),
+        ])),
+    )
+    .await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    assert!(page.location.contains("/konsol/tiket/JIP-") && page.location.ends_with("?info=baru"), "{}", page.location);
+    let number = page.location.rsplit('/').next().expect("number").split('?').next().expect("number").to_string();
+
+    // Every page escapes it.
+    let queue = console(&api, "GET", "/konsol", Some(&cookie), None).await;
+    assert_eq!(queue.status, 200);
+    assert!(queue.html.contains(&number) && queue.html.contains("&lt;script&gt;"), "{}", queue.html);
+    assert_escaped(&queue, "queue");
+    let ticket = console(&api, "GET", &format!("/konsol/tiket/{number}"), Some(&cookie), None).await;
+    assert_escaped(&ticket, "ticket");
+    assert!(ticket.html.contains("data-aksi=\"complete\""), "the helpdesk may receive it");
+    let search = console(&api, "GET", "/konsol/cari?q=Dinas", Some(&cookie), None).await;
+    assert!(search.html.contains(&number), "{}", search.html);
+    assert_escaped(&search, "search");
+    let by_email = console(&api, "GET", "/konsol/cari?q=hostile%40dinkes.go.id", Some(&cookie), None).await;
+    assert!(by_email.html.contains(&number), "{}", by_email.html);
+    let by_number =
+        console(&api, "GET", &format!("/konsol/cari?q={}", number.to_lowercase()), Some(&cookie), None).await;
+    assert_eq!(by_number.status, 303);
+
+    // CSRF: a form without the session's value is refused; another session's value too.
+    let csrf = csrf_of(&ticket.html);
+    let step = [("versi", "1"), ("aksi", "complete"), ("langkah", "penerimaan")];
+    let path = format!("/konsol/tiket/{number}");
+    let page = console(&api, "POST", &path, Some(&cookie), Some(form_encode(&step))).await;
+    assert_eq!(page.status, 403);
+    let other = sign_in(&api, &helpdesk, &[Role::Helpdesk]).await;
+    let with = |csrf: &str| {
+        let mut pairs = vec![("csrf", csrf.to_string())];
+        pairs.extend(step.iter().map(|(k, v)| (*k, v.to_string())));
+        pairs
+    };
+    let pairs: Vec<(&str, String)> = with(&csrf);
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(console(&api, "POST", &path, Some(&other), Some(form_encode(&borrowed))).await.status, 403);
+
+    // The technician may not take the Helpdesk's step: the state machine's message.
+    let tech = sign_in(&api, &teknisi, &[Role::Teknisi]).await;
+    let tech_page = console(&api, "GET", &path, Some(&tech), None).await;
+    assert!(!tech_page.html.contains("data-aksi=\"complete\""), "no button for a step that is not mine");
+    let tech_csrf = csrf_of(&tech_page.html);
+    let pairs = with(&tech_csrf);
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = console(&api, "POST", &path, Some(&tech), Some(form_encode(&borrowed))).await;
+    assert_eq!(refused.status, 403, "{}", refused.html);
+    assert!(refused.html.contains("Helpdesk"), "{}", refused.html);
+
+    // The Helpdesk receives it; the Kadis approves (multipart, as the page posts it).
+    let pairs = with(&csrf);
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = console(&api, "POST", &path, Some(&cookie), Some(form_encode(&borrowed))).await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    let boss = sign_in(&api, &kadis, &[Role::Kadis]).await;
+    let boss_page = console(&api, "GET", &path, Some(&boss), None).await;
+    assert!(boss_page.html.contains("data-aksi=\"decide\""));
+    let boss_csrf = csrf_of(&boss_page.html);
+    let decided = console(
+        &api,
+        "POST",
+        &path,
+        Some(&boss),
+        Some(loket_tests::multipart_files(
+            &[
+                ("csrf", &boss_csrf),
+                ("versi", "2"),
+                ("aksi", "decide"),
+                ("langkah", "keputusan-kadis"),
+                ("keputusan", "setuju"),
+                ("alasan", ""),
+            ],
+            &[],
+        )),
+    )
+    .await;
+    assert_eq!(decided.status, 303, "{}", decided.html);
+    let ticket = api.store.get(&number.parse().expect("number")).await.expect("ticket");
+    assert_eq!(ticket.current_step(), Some("analisis"));
+
+    // A document that is not a PDF/JPG/PNG is refused with the reason; nothing moves.
+    let tech_page = console(&api, "GET", &path, Some(&tech), None).await;
+    let tech_csrf = csrf_of(&tech_page.html);
+    let refused = console(
+        &api,
+        "POST",
+        &path,
+        Some(&tech),
+        Some(loket_tests::multipart_files(
+            &[("csrf", &tech_csrf), ("versi", "3"), ("aksi", "complete"), ("langkah", "analisis")],
+            &[("dok_lampiran", "virus.pdf", b"MZ\x90\x00 not a pdf")],
+        )),
+    )
+    .await;
+    assert_eq!(refused.status, 415, "{}", refused.html);
+    assert!(refused.html.contains("PDF, JPG, atau PNG"));
+    // Missing required fields: the step's own message.
+    let missing = console(
+        &api,
+        "POST",
+        &path,
+        Some(&tech),
+        Some(loket_tests::multipart_files(
+            &[("csrf", &tech_csrf), ("versi", "3"), ("aksi", "complete"), ("langkah", "analisis")],
+            &[],
+        )),
+    )
+    .await;
+    assert_eq!(missing.status, 422, "{}", missing.html);
+    // With the fields and a real PDF it moves on.
+    let moved = console(
+        &api,
+        "POST",
+        &path,
+        Some(&tech),
+        Some(loket_tests::multipart_files(
+            &[
+                ("csrf", &tech_csrf),
+                ("versi", "3"),
+                ("aksi", "complete"),
+                ("langkah", "analisis"),
+                ("isian_lokasi", "Gedung A"),
+                ("isian_jumlah_pengguna", "12"),
+                ("isian_aplikasi", "SIMPEG"),
+                ("isian_daftar_perangkat", "router, switch"),
+            ],
+            &[("dok_lampiran", "denah.pdf", PDF)],
+        )),
+    )
+    .await;
+    assert_eq!(moved.status, 303, "{}", moved.html);
+    let ticket = api.store.get(&number.parse().expect("number")).await.expect("ticket");
+    assert_eq!(ticket.current_step(), Some("persiapan"));
+    assert!(ticket.documents.iter().any(|d| d.name == "denah.pdf" && d.content_type == "application/pdf"));
+
+    // Reports: for supervisors; charts and CSV.
+    assert_eq!(console(&api, "GET", "/konsol/laporan", Some(&cookie), None).await.status, 403);
+    let report = console(&api, "GET", "/konsol/laporan", Some(&boss), None).await;
+    assert_eq!(report.status, 200);
+    assert!(report.html.contains("<svg") && report.html.contains("Unduh CSV"), "{}", report.html);
+    assert_escaped(&report, "report");
+    let csv = handle(&api, console_request("GET", "/konsol/laporan.csv", Some(&boss), None), Timestamp::now()).await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+
+    // Signing out clears the cookie.
+    let out = console(&api, "POST", "/konsol/keluar", Some(&cookie), Some(form_encode(&[("csrf", &csrf)]))).await;
+    assert_eq!(out.status, 200);
+    assert!(out.set_cookie.contains("Max-Age=0"), "{}", out.set_cookie);
+}
+
+#[tokio::test]
+async fn console_report_shows_service_a_against_its_eight_hour_standard() {
+    let api = api("gorontalo").await;
+    let number = enter(&api, "jaringan-intra-provinsi", "pic@diskes.gorontaloprov.go.id").await;
+    let end = walk(&api, &number, &|_| "setuju").await;
+    assert_eq!(end["status"], "done");
+    let kadis = sign_in(&api, &member(&api, Role::Kadis), &[Role::Kadis]).await;
+    let report = console(&api, "GET", "/konsol/laporan", Some(&kadis), None).await;
+    assert_eq!(report.status, 200);
+    assert!(
+        report.html.contains("Waktu layanan keseluruhan") && report.html.contains("Standar 8 jam"),
+        "{}",
+        report.html
+    );
+    assert!(report.html.contains("Pemanfaatan Jaringan Intra Pemerintah"), "{}", report.html);
+    assert_escaped(&report, "report");
 }

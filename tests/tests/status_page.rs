@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 use form_intake::{Deps, handle};
 use jiff::Timestamp;
-use loket_aws::{DynamoTicketStore, SesMailer};
+use loket_aws::{DynamoTicketStore, S3Uploads, SesMailer};
 use loket_domain::mail::compose::Links;
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
 use loket_domain::ports::{Created, TicketStore, create_once};
 use loket_domain::ticket::{Actor, Channel, Requester, StaffRef};
 use loket_domain::workflow::{Action, NewTicket};
 use loket_domain::{Agency, Catalog, Role, Ticket, Workflow};
-use loket_tests::{sdk_config, unique_name};
+use loket_tests::{html_unescape, http_bytes, multipart, percent_decode, sdk_config, unique_name};
 use serde_json::{Value, json};
 
 type Pages = Deps<DynamoTicketStore, SesMailer>;
@@ -29,7 +29,9 @@ async fn pages(agency: &str) -> Pages {
     let catalog = Catalog::embedded().expect("catalog");
     let agency = Agency::embedded(agency, &catalog).expect("agency");
     ses.verify_email_identity().email_address(&agency.service_address).send().await.expect("verify");
+    let bucket = loket_tests::create_bucket(&config, "loket-uploads").await;
     Deps {
+        uploads: S3Uploads::new(&config, bucket),
         store: DynamoTicketStore::new(dynamo, table, catalog.clone()),
         mailer: SesMailer::new(ses, agency.service_address.clone()),
         keys: ThreadKeys::new(b"status-page-test-secret-012345".to_vec()).expect("keys"),
@@ -369,4 +371,136 @@ async fn the_json_api() {
     assert!(body["fields"]["email"].as_str().is_some_and(|m| m.contains("tidak valid")));
     let response = handle(&pages, call("{not json".into()), Timestamp::now()).await;
     assert_eq!(response.status().as_u16(), 400);
+}
+
+// ---- attachments ------------------------------------------------------------------------
+
+/// The upload form on a page: its action and hidden fields, in order.
+fn upload_form(html: &str) -> (String, Vec<(String, String)>) {
+    let start = html.find("enctype=\"multipart/form-data\"").expect("an upload form");
+    let form_start = html[..start].rfind("<form").expect("form tag");
+    let form = &html[form_start..form_start + html[form_start..].find("</form>").expect("form end")];
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let at = tag.find(&format!("{name}=\""))? + name.len() + 2;
+        Some(html_unescape(&tag[at..at + tag[at..].find('"')?]))
+    };
+    let action = attr(form, "action").expect("action");
+    let fields = form
+        .split("<input ")
+        .skip(1)
+        .filter(|tag| tag.starts_with("type=\"hidden\""))
+        .map(|tag| (attr(tag, "name").expect("name"), attr(tag, "value").expect("value")))
+        .collect();
+    (action, fields)
+}
+
+/// Posts a file the way the browser does; S3's answer.
+fn upload(html: &str, name: &str, bytes: &[u8]) -> loket_tests::RawResponse {
+    let (action, fields) = upload_form(html);
+    let (content_type, body) = multipart(&fields, name, bytes);
+    http_bytes("POST", &action, &[("Content-Type", &content_type)], &body)
+}
+
+/// The key S3 put in its redirect back to us.
+fn redirected_key(response: &loket_tests::RawResponse) -> String {
+    let location = response.header("location").unwrap_or_else(|| panic!("no redirect: {}", response.status));
+    let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let key = query.split('&').find_map(|p| p.strip_prefix("key=")).expect("key in redirect");
+    percent_decode(key)
+}
+
+async fn come_back(pages: &Pages, number: &str, token: &str, key: &str) -> (u16, String) {
+    let query = format!("t={token}&key={key}");
+    let response =
+        handle(pages, request("GET", &format!("/status/{number}/lampiran"), &query, None), Timestamp::now()).await;
+    let location = response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_string();
+    (response.status().as_u16(), location)
+}
+
+#[tokio::test]
+async fn attachments_good_too_big_wrong_type() {
+    let pages = pages("pangkalpinang").await;
+    let ticket = open(&pages, "gangguan-internet-disposisi", "Internet mati").await;
+    let number = ticket.number.to_string();
+    let response =
+        handle(&pages, request("GET", &format!("/status/{number}"), &format!("t={TOKEN}"), None), Timestamp::now())
+            .await;
+    let csp = response.headers()["content-security-policy"].to_str().expect("csp").to_string();
+    let html = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+    let (action, _) = upload_form(&html);
+    assert!(csp.contains(&format!("form-action 'self' {}", loket_aws::web::origin_of(&action))), "{csp}");
+
+    // A PDF: S3 takes it and sends the browser back; it becomes a document of the ticket.
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    let stored = upload(&html, "surat permohonan.pdf", pdf);
+    assert_eq!(stored.status, 303, "{}", String::from_utf8_lossy(&stored.body));
+    let key = redirected_key(&stored);
+    assert!(key.starts_with(&format!("uploads/{number}/")) && key.ends_with("/surat permohonan.pdf"), "{key}");
+    let encoded: String = key.replace(' ', "%20");
+    let (status, location) = come_back(&pages, &number, TOKEN, &encoded).await;
+    assert_eq!(status, 303);
+    assert!(location.ends_with(&format!("/status/{number}?t={TOKEN}&info=lampiran")), "{location}");
+    let after = pages.store.get(&ticket.number).await.expect("ticket");
+    assert_eq!(after.documents.len(), 1);
+    let document = &after.documents[0];
+    assert_eq!((document.kind.as_str(), document.content_type.as_str()), ("lampiran", "application/pdf"));
+    assert_eq!((document.name.as_str(), document.size), ("surat_permohonan.pdf", pdf.len() as u64));
+    let (status, page) = get(&pages, &number, &format!("{TOKEN}&info=lampiran")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Lampiran Anda telah tersimpan") && page.contains("surat_permohonan.pdf"), "{page}");
+    // The same redirect again (a refresh) adds nothing.
+    let (_, location) = come_back(&pages, &number, TOKEN, &encoded).await;
+    assert!(location.ends_with("info=lampiran_ada"), "{location}");
+    assert_eq!(pages.store.get(&ticket.number).await.expect("ticket").documents.len(), 1);
+
+    // An executable named .pdf: refused by its content and deleted.
+    let bad = upload(&html, "surat.pdf", b"MZ\x90\x00\x03 this is not a PDF");
+    assert_eq!(bad.status, 303);
+    let bad_key = redirected_key(&bad);
+    assert!(pages.uploads.inspect(&bad_key).await.expect("inspect").is_some());
+    let (_, location) = come_back(&pages, &number, TOKEN, &bad_key).await;
+    assert!(location.ends_with("info=lampiran_tipe"), "{location}");
+    assert!(pages.uploads.inspect(&bad_key).await.expect("inspect").is_none(), "refused file deleted");
+    assert_eq!(pages.store.get(&ticket.number).await.expect("ticket").documents.len(), 1);
+    let (_, page) = get(&pages, &number, &format!("{TOKEN}&info=lampiran_tipe")).await;
+    assert!(page.contains("harus berupa PDF, JPG, atau PNG"));
+
+    // More than 10 MB: S3 refuses it under the signed policy; nothing is stored.
+    let mut big = b"%PDF-1.4\n".to_vec();
+    big.resize(10 * 1024 * 1024 + 1, b'x');
+    let refused = upload(&html, "besar.pdf", &big);
+    assert_eq!(refused.status, 400, "{}", String::from_utf8_lossy(&refused.body));
+    assert!(String::from_utf8_lossy(&refused.body).contains("EntityTooLarge"));
+    // Exactly 10 MB is fine.
+    big.truncate(10 * 1024 * 1024);
+    assert_eq!(upload(&html, "pas.pdf", &big).status, 303);
+
+    // A key outside this ticket, a wrong token, a missing file.
+    let other = format!("uploads/GNG-2026-99999/{}/x.pdf", "a".repeat(32));
+    assert_eq!(come_back(&pages, &number, TOKEN, &other).await.0, 404);
+    assert_eq!(come_back(&pages, &number, &TOKEN.replace('0', "1"), &encoded).await.0, 404);
+    let missing = format!("uploads/{number}/{}/hilang.pdf", "b".repeat(32));
+    let (_, location) = come_back(&pages, &number, TOKEN, &missing).await;
+    assert!(location.ends_with("info=lampiran_hilang"), "{location}");
+
+    // A policy is for its own ticket: the key prefix is signed.
+    let (action, mut fields) = upload_form(&html);
+    for (name, value) in &mut fields {
+        if name == "key" {
+            *value = "uploads/GNG-2026-99999/x/${filename}".into();
+        }
+    }
+    let (content_type, body) = multipart(&fields, "x.pdf", pdf);
+    assert_eq!(http_bytes("POST", &action, &[("Content-Type", &content_type)], &body).status, 403);
+}
+
+#[tokio::test]
+async fn the_result_page_offers_the_upload() {
+    let pages = pages("pangkalpinang").await;
+    let stamp = pages.keys.form_stamp(Timestamp::now() - jiff::SignedDuration::from_secs(10));
+    let (status, html) = submit(&pages, &good(&stamp, "resultpageupload0001", "upload@dinkes.go.id")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("id=\"nomor-tiket\""));
+    let stored = upload(&html, "foto.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    assert_eq!(stored.status, 303);
 }

@@ -924,6 +924,20 @@ def staff_claims(agency: str, who: str | None) -> dict:
             "name": member.get("name", member["email"]), "cognito:groups": list(member.get("roles", []))}
 
 
+def dev_login_page(agency: str) -> str:
+    """The local stand-in for Cognito's hosted sign-in: pick a staff member of the agency
+    profile; the launcher mints their dev token and sends the browser to the console's
+    sign-in hop, exactly as Cognito would."""
+    profile = tomllib.loads((AGENCIES_DIR / f"{agency}.toml").read_text(encoding="utf-8"))
+    rows = "".join(
+        f'<li><a href="/_local/login/{html.escape(urllib.parse.quote(m.get("id") or m["email"]))}">'
+        f'{html.escape(m.get("name", m["email"]))}</a> ({html.escape(", ".join(m.get("roles", [])))})</li>'
+        for m in profile.get("staff") or [])
+    return ("<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><title>Masuk (lokal)</title></head>"
+            "<body><h1>Masuk sebagai petugas (lokal)</h1><p>Pengganti halaman masuk Cognito untuk "
+            f"<code>make run</code>. Pilih petugas:</p><ul>{rows}</ul></body></html>")
+
+
 class Outbox:
     """The web port: the outbox page and JSON, and (once the stack has an HTTP API) every
     other path proxied to that API, so that PublicBaseUrl links in mail work."""
@@ -1056,6 +1070,19 @@ Halaman ini dimuat ulang tiap 5 detik. <a href="/outbox.json">JSON</a></p>
                     self._send(200, json.dumps(iss.discovery()).encode(), "application/json")
                 elif iss and path == f"{DevIssuer.PATH}/jwks.json":
                     self._send(200, json.dumps(iss.jwks()).encode(), "application/json")
+                elif iss and path.split("?")[0] == "/_local/login":
+                    self._send(200, dev_login_page(outbox.info["agency_id"]).encode(), "text/html; charset=utf-8",
+                               {"Content-Security-Policy": "default-src 'none'; base-uri 'none'"})
+                elif iss and path.startswith("/_local/login/"):
+                    who = urllib.parse.unquote(path[len("/_local/login/"):].split("?")[0])
+                    try:
+                        token = iss.mint(staff_claims(outbox.info["agency_id"], who))
+                    except Fatal as ex:
+                        self._send(404, f"{ex}\n".encode(), "text/plain; charset=utf-8")
+                        return
+                    base = iss.issuer[: -len(DevIssuer.PATH)]
+                    self._send(303, b"", "text/plain", {"Location": f"{base}/konsol/masuk#id_token={token}",
+                                                        })
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
@@ -1105,6 +1132,54 @@ Halaman ini dimuat ulang tiap 5 detik. <a href="/outbox.json">JSON</a></p>
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25}, name="outbox",
                          daemon=True).start()
         return server
+
+
+class ThrottleRedrive:
+    """Puts throttled asynchronous events back, as AWS does. When a function is at its
+    reserved concurrency, AWS keeps an async event and retries it for up to six hours
+    (MaximumEventAgeInSeconds); only function errors count against MaximumRetryAttempts.
+    MiniStack counts a throttle as a failed attempt, so a burst of mail (SES invokes
+    email-intake asynchronously) sent events to the dead-letter queue after two quick
+    retries. This watches the queue and invokes the function again with each event whose
+    last answer was a throttle; every other failure stays in the queue for people."""
+
+    def __init__(self, aws: Aws, queue_url: str):
+        self.aws, self.queue_url = aws, queue_url
+        self.stop = threading.Event()
+        self.redriven = 0
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="throttle-redrive", daemon=True).start()
+
+    def _run(self) -> None:
+        sqs, lam = self.aws("sqs"), self.aws("lambda")
+        while not self.stop.is_set():
+            try:
+                got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                          VisibilityTimeout=60)
+            except Exception:  # noqa: BLE001 - the emulator is stopping or busy; try again
+                self.stop.wait(2)
+                continue
+            for m in got.get("Messages") or []:
+                try:
+                    record = json.loads(m["Body"])
+                except ValueError:
+                    continue
+                answer = record.get("responsePayload") or {}
+                throttled = isinstance(answer, dict) and answer.get("__type") == "TooManyRequestsException"
+                function = (record.get("requestContext") or {}).get("functionArn")
+                if not (throttled and function and "requestPayload" in record):
+                    # A real failure: leave it for people, out of this loop's way for a while.
+                    sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"],
+                                                  VisibilityTimeout=600)
+                    continue
+                try:
+                    lam.invoke(FunctionName=function, InvocationType="Event",
+                               Payload=json.dumps(record["requestPayload"]).encode())
+                except Exception:  # noqa: BLE001 - keep the message; it comes back after the timeout
+                    continue
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+                self.redriven += 1
 
 
 class LogTail:
@@ -1337,9 +1412,15 @@ def cmd_up(args: argparse.Namespace) -> int:
                 tail = LogTail(aws, {binary: f"/aws/lambda/{state['functions'][lid]}"
                                      for lid, binary in functions.items() if lid in state["functions"]})
                 tail.start()
+            redrive = None
+            if state.get("dead_letter_queue_url"):
+                redrive = ThrottleRedrive(aws, state["dead_letter_queue_url"])
+                redrive.start()
             watcher = asyncio.create_task(watch_ministack())
             await stop.wait()
             watcher.cancel()
+            if redrive is not None:
+                redrive.stop.set()
             if tail is not None:
                 tail.stop.set()
             say(f"stopping ({stopping['why']})")
@@ -1399,6 +1480,8 @@ def print_summary(s: dict, state_file: Path) -> None:
  Agency              {s['agency_id']}
  Mail in (SMTP)      {smtp['host']}:{smtp['port']}  ->  write to {smtp['address']}
                      (or {smtp['plus_address_example']}; other recipients get 550)
+ Web form            {s['public_base_url']}/   (status pages: the link in each acknowledgement)
+ Staff console       {s['public_base_url']}/konsol   (dev sign-in: pick a staff member)
  Outbox (SES sent)   {s['outbox_url']}   JSON: {s['outbox_json_url']}
  HTTP API
 {apis}

@@ -19,21 +19,20 @@ use loket_domain::mail::compose::Composer;
 use loket_domain::mail::thread::token_hash;
 use loket_domain::ports::{Claim, Created, Mailer, StoreError, TicketStore, create_and_send};
 use loket_domain::sop::ItemKind;
-use loket_domain::ticket::{Actor, Channel, Requester};
+use loket_domain::ticket::{Actor, Channel, Requester, TicketNumber};
 use loket_domain::workflow::{NewTicket, Workflow};
 use serde::Deserialize;
 use serde_json::json;
 
-use loket_aws::web::{html_page as page, json_response};
+use loket_aws::web::{html_page as page, html_page_posting_to, json_response};
 
 use crate::Deps;
+use crate::attachments::upload_section;
 
 /// A form sent back faster than this was not filled in by a person.
 const MIN_FILL: SignedDuration = SignedDuration::from_secs(3);
 /// A form older than this is stale (its idempotency key too).
 const MAX_AGE: SignedDuration = SignedDuration::from_hours(24);
-/// New requests per source address per hour.
-const MAX_PER_ADDRESS_PER_HOUR: u64 = 30;
 const OTHER: &str = "lainnya";
 
 /// What was typed, as submitted.
@@ -337,7 +336,7 @@ fn from_form(raw: &BTreeMap<String, String>) -> Submission {
 
 /// What became of a submission.
 pub enum SubmitOutcome {
-    Created { number: String, status_link: String },
+    Created { number: String, status_link: String, token: String },
     Duplicate { number: String },
     Refused { status: StatusCode, code: &'static str, message: String },
     Invalid(Problems),
@@ -368,7 +367,7 @@ where
     };
     let email = s.email.trim().to_ascii_lowercase();
     for (who, limit) in [
-        (format!("ip:{source_ip}"), MAX_PER_ADDRESS_PER_HOUR),
+        (format!("ip:{source_ip}"), u64::from(deps.agency.max_web_requests_per_address_per_hour)),
         (email.clone(), u64::from(deps.agency.max_new_tickets_per_sender_per_hour)),
     ] {
         match deps.store.count_sender(&who, now).await {
@@ -453,6 +452,7 @@ where
             SubmitOutcome::Created {
                 number: ticket.number.to_string(),
                 status_link: composer.status_link(ticket, &token),
+                token: token.clone(),
             }
         }
         Ok(Created::Duplicate(n)) => SubmitOutcome::Duplicate { number: n.to_string() },
@@ -515,16 +515,23 @@ where
         Some(_) => {}
     }
     match submit(deps, &s, &source_ip(request), now).await {
-        SubmitOutcome::Created { number, status_link } => page(
-            StatusCode::OK,
-            "Permohonan diterima",
-            &format!(
-                "<p>Nomor tiket Anda: <strong>{}</strong></p><p>Pantau perkembangannya di <a href=\"{link}\">halaman status tiket</a>. \
+        SubmitOutcome::Created { number, status_link, token } => {
+            let html = format!(
+                "<p>Nomor tiket Anda: <strong id=\"nomor-tiket\">{}</strong></p><p>Pantau perkembangannya di <a href=\"{link}\">halaman status tiket</a>. \
                  Tautan yang sama juga kami kirim ke email Anda; simpan tautan itu, karena hanya untuk Anda.</p>",
                 escape(&number),
                 link = escape(&status_link)
-            ),
-        ),
+            );
+            let Ok(ticket_number) = number.parse::<TicketNumber>() else {
+                return page(StatusCode::OK, "Permohonan diterima", &html);
+            };
+            let (upload, origin) = upload_section(deps, &ticket_number, &token, now).await;
+            let html = format!("{html}<p>Ada surat permohonan atau foto? Lampirkan di sini.</p>{upload}");
+            match origin {
+                Some(origin) => html_page_posting_to(StatusCode::OK, "Permohonan diterima", &html, &origin),
+                None => page(StatusCode::OK, "Permohonan diterima", &html),
+            }
+        }
         SubmitOutcome::Duplicate { number } => page(
             StatusCode::OK,
             "Permohonan sudah diterima",
@@ -547,14 +554,16 @@ where
     M: Mailer + Sync,
 {
     let bytes: &[u8] = request.body().as_ref();
-    let Ok(s) = serde_json::from_slice::<Submission>(bytes) else {
+    // An object only: serde would read an array as the struct's fields in order.
+    let object = serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| v.is_object());
+    let Some(s) = serde_json::from_slice::<Submission>(bytes).ok().filter(|_| object) else {
         return json_response(
             StatusCode::BAD_REQUEST,
             &json!({"code": "bad_request", "message": "Isi permintaan tidak dapat dibaca (JSON tidak valid)."}),
         );
     };
     match submit(deps, &s, &source_ip(request), now).await {
-        SubmitOutcome::Created { number, status_link } => json_response(
+        SubmitOutcome::Created { number, status_link, .. } => json_response(
             StatusCode::CREATED,
             &json!({"number": number, "status_url": status_link, "duplicate": false}),
         ),

@@ -6,18 +6,25 @@
 //!   staff, or to confirm what a step waits for.
 //! - `POST /status/{number}`: that form (`t`, `csrf`, `pesan`, optional `konfirmasi`).
 //! - `GET /`, `POST /permohonan`, `POST /api/requests`: the request form (see [`form`]).
+//! - Attachments (request letter, photos; PDF/JPG/PNG up to 10 MB): the result page and
+//!   the status page carry a form that posts the file straight to S3 under a signed
+//!   policy (see `loket_aws::uploads` for why), and S3 sends the browser back to
+//!   `GET /status/{number}/lampiran`, which checks the file by its content and adds it to
+//!   the ticket, or deletes it and says why.
 //!
 //! The token is compared with its stored hash in constant time; a wrong token and an
 //! unknown ticket get the same 404, so numbers cannot be probed. Every value is escaped;
 //! the pages have no script, a strict Content-Security-Policy and `no-referrer` (the token
 //! is in the URL).
 
+pub mod attachments;
 pub mod form;
 
 use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
-use loket_aws::web::html_page as page;
+use loket_aws::S3Uploads;
+use loket_aws::web::{html_page as page, html_page_posting_to};
 use loket_domain::html::escape;
 use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::intake::confirms;
@@ -35,11 +42,12 @@ pub struct Deps<S, M> {
     pub agency: Agency,
     pub keys: ThreadKeys,
     pub links: Links,
+    pub uploads: S3Uploads,
 }
 
 const MAX_MESSAGE_CHARS: usize = 5_000;
 
-fn not_found() -> Response<Body> {
+pub(crate) fn not_found() -> Response<Body> {
     page(
         StatusCode::NOT_FOUND,
         "Tiket tidak ditemukan",
@@ -59,13 +67,22 @@ where
         (Method::POST, "api/requests") => return form::post_json(deps, &request, now).await,
         _ => {}
     }
-    let Some(number) = path.strip_prefix("status/").and_then(|n| n.parse::<TicketNumber>().ok()) else {
-        return not_found();
-    };
+    let Some(rest) = path.strip_prefix("status/") else { return not_found() };
+    let (number, sub) = rest.split_once('/').unwrap_or((rest, ""));
+    let Ok(number) = number.parse::<TicketNumber>() else { return not_found() };
+    let query = request.query_string_parameters();
+    let token = query.first("t").unwrap_or_default().to_string();
+    match (request.method().clone(), sub) {
+        (Method::GET, "lampiran") => {
+            return attachments::uploaded(deps, &number, &token, query.first("key").unwrap_or_default(), now).await;
+        }
+        (_, "") => {}
+        _ => return not_found(),
+    }
     match *request.method() {
         Method::GET => {
-            let token = request.query_string_parameters().first("t").unwrap_or_default().to_string();
-            status_page(deps, &number, &token, None).await
+            let notice = query.first("info").and_then(attachments::notice);
+            status_page(deps, &number, &token, notice, now).await
         }
         Method::POST => post(deps, &number, &request, now).await,
         _ => not_found(),
@@ -73,7 +90,7 @@ where
 }
 
 /// The ticket, if the token is its status token; `None` for every other case alike.
-async fn authorised<S: TicketStore, M>(
+pub(crate) async fn authorised<S: TicketStore, M>(
     deps: &Deps<S, M>,
     number: &TicketNumber,
     token: &str,
@@ -88,7 +105,7 @@ async fn authorised<S: TicketStore, M>(
     }
 }
 
-fn busy() -> Response<Body> {
+pub(crate) fn busy() -> Response<Body> {
     page(StatusCode::SERVICE_UNAVAILABLE, "Coba lagi", "<p>Layanan sedang sibuk. Coba lagi sebentar lagi.</p>")
 }
 
@@ -97,6 +114,7 @@ async fn status_page<S: TicketStore, M>(
     number: &TicketNumber,
     token: &str,
     notice: Option<&str>,
+    now: Timestamp,
 ) -> Response<Body> {
     let ticket = match authorised(deps, number, token).await {
         Ok(Some(t)) => t,
@@ -115,7 +133,7 @@ async fn status_page<S: TicketStore, M>(
     };
     let procedure = deps.catalog.get(&ticket.procedure);
     let step = ticket.current_step().and_then(|s| procedure.and_then(|p| p.step(s)));
-    let local = |t: Timestamp| deps.agency.calendar.local(t).strftime("%d-%m-%Y %H.%M").to_string();
+    let local = |t: Timestamp| deps.agency.calendar.stamp(t);
     let mut html = String::new();
     if let Some(notice) = notice {
         html.push_str(&format!("<p role=\"status\"><strong>{}</strong></p>", escape(notice)));
@@ -177,7 +195,11 @@ async fn status_page<S: TicketStore, M>(
     if !documents.is_empty() {
         html.push_str(&format!("<h2>Dokumen</h2><ul>{}</ul>", documents.concat()));
     }
+    let mut upload_origin = None;
     if !ticket.status.is_closed() {
+        let (form, origin) = attachments::upload_section(deps, &ticket.number, token, now).await;
+        html.push_str(&form);
+        upload_origin = origin;
         let csrf = deps.keys.csrf(&ticket.number, &ticket.token_hash);
         let confirm = if waiting_on_you
             && ticket
@@ -199,7 +221,11 @@ async fn status_page<S: TicketStore, M>(
             max = MAX_MESSAGE_CHARS,
         ));
     }
-    page(StatusCode::OK, &format!("Status tiket {}", ticket.number), &html)
+    let title = format!("Status tiket {}", ticket.number);
+    match upload_origin {
+        Some(origin) => html_page_posting_to(StatusCode::OK, &title, &html, &origin),
+        None => page(StatusCode::OK, &title, &html),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,7 +264,7 @@ where
     let text: String = form.pesan.trim().chars().take(MAX_MESSAGE_CHARS).collect();
     let confirming = form.konfirmasi.as_deref() == Some("1");
     if text.is_empty() && !confirming {
-        return status_page(deps, number, &form.t, Some("Pesan tidak boleh kosong.")).await;
+        return status_page(deps, number, &form.t, Some("Pesan tidak boleh kosong."), now).await;
     }
     let text = if text.is_empty() { "Setuju.".to_string() } else { text };
     let action =
@@ -246,7 +272,7 @@ where
     let wf = Workflow::new(&deps.catalog, &deps.agency);
     let applied = match wf.apply(&ticket, &Actor::requester(&ticket.requester), action, ticket.version, now) {
         Ok(a) => a,
-        Err(e) => return status_page(deps, number, &form.t, Some(&e.message())).await,
+        Err(e) => return status_page(deps, number, &form.t, Some(&e.message()), now).await,
     };
     let Some(procedure) = deps.catalog.get(&applied.ticket.procedure) else { return not_found() };
     let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
@@ -255,7 +281,7 @@ where
     match deps.store.apply(&applied, ticket.version, &mails, None).await {
         Ok(()) => {
             send_recorded(&deps.store, &deps.mailer, number, &mails).await;
-            status_page(deps, number, &form.t, Some("Pesan Anda telah diterima.")).await
+            status_page(deps, number, &form.t, Some("Pesan Anda telah diterima."), now).await
         }
         Err(StoreError::Conflict(_)) => {
             status_page(
@@ -263,6 +289,7 @@ where
                 number,
                 &form.t,
                 Some("Tiket baru saja berubah. Periksa keadaan terbaru lalu kirim lagi."),
+                now,
             )
             .await
         }

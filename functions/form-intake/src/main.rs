@@ -4,7 +4,7 @@
 use form_intake::{Deps, handle};
 use lambda_http::{Request, service_fn};
 use loket_aws::settings::{self, var};
-use loket_aws::{DynamoTicketStore, SesMailer};
+use loket_aws::{DynamoTicketStore, S3Uploads, SesMailer};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -16,6 +16,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         mailer: SesMailer::new(aws_sdk_ses::Client::new(&config), agency.service_address.clone()),
         keys: settings::thread_keys()?,
         links: settings::links()?,
+        uploads: S3Uploads::new(&config, var("MAIL_BUCKET")?),
         catalog,
         agency,
     };

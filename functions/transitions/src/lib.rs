@@ -25,6 +25,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
 use loket_aws::web::{html_page, json_response};
+use loket_domain::files::{safe_name, sniff};
 use loket_domain::html::escape;
 use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
@@ -48,6 +49,9 @@ pub struct Deps<S, R, M> {
     pub agency: Agency,
     pub keys: ThreadKeys,
     pub links: Links,
+    /// Where the console sends people to sign in (`CONSOLE_LOGIN_URL`): Cognito's hosted
+    /// UI in AWS, the launcher's dev sign-in locally.
+    pub console_login: Option<String>,
 }
 
 /// The caller, from the verified JWT claims.
@@ -60,7 +64,7 @@ pub struct Staff {
 }
 
 impl Staff {
-    fn actor(&self) -> Actor {
+    pub(crate) fn actor(&self) -> Actor {
         Actor::staff(&self.reference(), self.roles.clone())
     }
 
@@ -99,7 +103,7 @@ pub fn staff_identity(request: &Request, agency: &Agency) -> Option<Staff> {
     })
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     json_response(status, &json!({"code": code, "message": message}))
 }
 
@@ -149,6 +153,8 @@ fn bad_json() -> Response<Body> {
     bad_request("Isi permintaan tidak dapat dibaca (JSON tidak valid).")
 }
 
+pub mod console;
+
 /// Handles one request; client errors are responses, never `Err`.
 pub async fn handle<S, R, M>(deps: &Deps<S, R, M>, request: Request, now: Timestamp) -> Response<Body>
 where
@@ -159,6 +165,11 @@ where
     // One-time decision links are public routes: the signed link is the credential.
     if request.raw_http_path().trim_start_matches('/').starts_with("keputusan/") {
         return decision_link(deps, &request, now).await;
+    }
+    // The console's pages: a session cookie made from a verified token (see `console`).
+    let path = request.raw_http_path().trim_start_matches('/').to_string();
+    if path == "konsol" || path.starts_with("konsol/") {
+        return console::handle(deps, &request, now).await;
     }
     let Some(staff) = staff_identity(&request, &deps.agency) else {
         return error(StatusCode::UNAUTHORIZED, "unauthorized", "Silakan masuk kembali.");
@@ -172,6 +183,7 @@ where
     tracing::info!(staff = %staff.email, method = %method, path = %path, "staff request");
     match (method, parts.as_slice()) {
         (Method::GET, ["api", "staff", "me"]) => json_response(StatusCode::OK, &json!(staff)),
+        (Method::POST, ["api", "staff", "session"]) => console::session::open(deps, &staff, now),
         (Method::GET, ["api", "staff", "queue"]) => queue(deps, &staff, now).await,
         (Method::GET, ["api", "staff", "reports", "sla"]) => sla_report(deps, &staff, &request, now).await,
         (Method::POST, ["api", "staff", "tickets"]) => enter(deps, &staff, &request, now).await,
@@ -192,7 +204,7 @@ where
 }
 
 /// On time, warning (less than a fifth of the step's time left), overdue.
-fn sla_state(
+pub(crate) fn sla_state(
     agency: &Agency,
     due: Option<Timestamp>,
     limit_secs: Option<i64>,
@@ -274,7 +286,7 @@ async fn show<S: TicketStore, R, M>(deps: &Deps<S, R, M>, staff: &Staff, number:
 }
 
 #[derive(Debug, Deserialize)]
-struct ActRequest {
+pub(crate) struct ActRequest {
     version: u64,
     action: Action,
 }
@@ -291,6 +303,24 @@ where
     M: Mailer + Sync,
 {
     let Some(body) = body_json::<ActRequest>(request) else { return bad_json() };
+    perform(deps, staff, number, body.version, body.action, now).await
+}
+
+/// Applies one staff action at `version`: the JSON answer of the API (the console reads
+/// its status and `message`).
+pub(crate) async fn perform<S, R, M>(
+    deps: &Deps<S, R, M>,
+    staff: &Staff,
+    number: &TicketNumber,
+    version: u64,
+    action: Action,
+    now: Timestamp,
+) -> Response<Body>
+where
+    S: TicketStore + Sync,
+    M: Mailer + Sync,
+{
+    let body = ActRequest { version, action };
     // Requester-only actions are not for staff.
     if matches!(body.action, Action::RequesterReply { .. }) {
         return error(StatusCode::FORBIDDEN, "wrong_role", "Tindakan ini hanya untuk pemohon.");
@@ -333,19 +363,6 @@ fn default_public() -> bool {
     true
 }
 
-/// The content type by the first bytes, not by the name: PDF, JPEG or PNG only.
-pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(b"%PDF-") {
-        Some("application/pdf")
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
-        Some("image/png")
-    } else {
-        None
-    }
-}
-
 async fn upload<S: TicketStore, R: RawMailStore, M>(
     deps: &Deps<S, R, M>,
     number: &TicketNumber,
@@ -359,24 +376,40 @@ async fn upload<S: TicketStore, R: RawMailStore, M>(
     let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body.content_base64.trim()) else {
         return bad_request("Isi dokumen tidak dapat dibaca (base64 tidak valid).");
     };
+    match store_document(deps, number, &body.kind, &body.name, bytes, body.public, now).await {
+        Ok(document) => json_response(StatusCode::CREATED, &json!(document)),
+        Err(response) => response,
+    }
+}
+
+/// Checks a document by its content and keeps it; the reference to pass with an action.
+pub(crate) async fn store_document<S, R: RawMailStore, M>(
+    deps: &Deps<S, R, M>,
+    number: &TicketNumber,
+    kind: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    public: bool,
+    now: Timestamp,
+) -> Result<Document, Response<Body>> {
+    let body = UploadRequest { kind: kind.to_string(), name: name.to_string(), content_base64: String::new(), public };
     if bytes.is_empty() || bytes.len() > MAX_DOCUMENT_BYTES {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "document_too_large", "Ukuran dokumen paling besar 4 MB.");
+        return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "document_too_large", "Ukuran dokumen paling besar 4 MB."));
     }
     let Some(content_type) = sniff(&bytes) else {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "document_type", "Dokumen harus berupa PDF, JPG, atau PNG.");
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "document_type",
+            "Dokumen harus berupa PDF, JPG, atau PNG.",
+        ));
     };
     let kind: String = body.kind.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(48).collect();
-    let safe_name: String = body
-        .name
-        .chars()
-        .map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
-        .take(80)
-        .collect();
+    let safe_name = safe_name(&body.name);
     let key = format!("attachments/tickets/{number}/{}-{safe_name}", now.as_millisecond());
     let size = bytes.len() as u64;
     if let Err(e) = deps.files.put(&key, bytes, content_type).await {
         tracing::error!(error = %e, "document upload failed");
-        return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Dokumen gagal disimpan. Coba lagi.");
+        return Err(error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Dokumen gagal disimpan. Coba lagi."));
     }
     let document = Document {
         kind,
@@ -387,26 +420,26 @@ async fn upload<S: TicketStore, R: RawMailStore, M>(
         uploaded_at: now,
         public: body.public,
     };
-    json_response(StatusCode::CREATED, &json!(document))
+    Ok(document)
 }
 
 #[derive(Debug, Deserialize)]
-struct EnterRequest {
+pub(crate) struct EnterRequest {
     /// Client-made idempotency key (a double submit creates one ticket).
-    key: String,
-    procedure: String,
-    channel: Channel,
-    name: String,
-    unit: String,
+    pub key: String,
+    pub procedure: String,
+    pub channel: Channel,
+    pub name: String,
+    pub unit: String,
     #[serde(default)]
-    email: Option<String>,
+    pub email: Option<String>,
     #[serde(default)]
-    phone: Option<String>,
-    subject: String,
+    pub phone: Option<String>,
+    pub subject: String,
     #[serde(default)]
-    description: String,
+    pub description: String,
     #[serde(default)]
-    fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, String>,
 }
 
 async fn enter<S, R, M>(deps: &Deps<S, R, M>, staff: &Staff, request: &Request, now: Timestamp) -> Response<Body>
@@ -415,6 +448,21 @@ where
     M: Mailer + Sync,
 {
     let Some(body) = body_json::<EnterRequest>(request) else { return bad_json() };
+    enter_request(deps, staff, body, now).await
+}
+
+/// Opens a ticket for a request that came by letter, WhatsApp or phone: the JSON answer
+/// of the API.
+pub(crate) async fn enter_request<S, R, M>(
+    deps: &Deps<S, R, M>,
+    staff: &Staff,
+    body: EnterRequest,
+    now: Timestamp,
+) -> Response<Body>
+where
+    S: TicketStore + Sync,
+    M: Mailer + Sync,
+{
     if !staff.roles.iter().any(|r| matches!(r, Role::Helpdesk | Role::Koordinator | Role::Admin)) {
         return error(
             StatusCode::FORBIDDEN,

@@ -16,6 +16,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         mailer: SesMailer::new(aws_sdk_ses::Client::new(&config), agency.service_address.clone()),
         keys: settings::thread_keys()?,
         links: settings::links()?,
+        console_login: Some(settings::var_or("CONSOLE_LOGIN_URL", "")).filter(|u| !u.is_empty()),
         catalog,
         agency,
     };

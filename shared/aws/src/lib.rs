@@ -7,11 +7,13 @@ pub mod s3;
 pub mod ses;
 pub mod settings;
 pub mod telemetry;
+pub mod uploads;
 pub mod web;
 
 pub use dynamo::DynamoTicketStore;
 pub use s3::S3RawMailStore;
 pub use ses::SesMailer;
+pub use uploads::S3Uploads;
 
 /// A fresh status token: 128 random bits from the OS, hex-encoded.
 pub fn new_status_token() -> Result<String, getrandom::Error> {

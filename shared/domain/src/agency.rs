@@ -42,6 +42,9 @@ pub struct Agency {
     pub reopen_window_days: u32,
     /// New tickets per sender address per hour before further mail is quarantined.
     pub max_new_tickets_per_sender_per_hour: u32,
+    /// New web-form requests per source IP address per hour. Generous by default: a
+    /// government network puts many units behind one public address.
+    pub max_web_requests_per_address_per_hour: u32,
     pub calendar: WorkingCalendar,
     pub chain: Chain,
     pub thresholds: Thresholds,
@@ -64,6 +67,7 @@ struct RawAgency {
     units: Vec<String>,
     reopen_window_days: Option<u32>,
     max_new_tickets_per_sender_per_hour: Option<u32>,
+    max_web_requests_per_address_per_hour: Option<u32>,
     hours: Option<BTreeMap<String, Vec<String>>>,
     ramadan_hours: Option<BTreeMap<String, Vec<String>>>,
     #[serde(default)]
@@ -277,6 +281,7 @@ impl Agency {
             staff,
             reopen_window_days: raw.reopen_window_days.unwrap_or(14),
             max_new_tickets_per_sender_per_hour: raw.max_new_tickets_per_sender_per_hour.unwrap_or(20),
+            max_web_requests_per_address_per_hour: raw.max_web_requests_per_address_per_hour.unwrap_or(300),
             calendar,
             chain,
             thresholds,

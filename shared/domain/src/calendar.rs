@@ -22,6 +22,22 @@ const DAY_NANOS: i64 = 86_400 * NANOS_PER_SECOND;
 /// time by `build.rs` (override with `LOKET_HOLIDAYS_FILE`).
 pub const NATIONAL_HOLIDAYS_TOML: &str = include_str!(concat!(env!("OUT_DIR"), "/id-holidays.toml"));
 
+/// The months in Bahasa Indonesia, January first.
+pub const MONTH_NAMES: [&str; 12] = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+];
+
 /// One opening interval of a working day, in nanoseconds since local midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Opening {
@@ -281,6 +297,11 @@ impl WorkingCalendar {
     /// The agency-local civil date and time of an instant.
     pub fn local(&self, at: Timestamp) -> DateTime {
         self.tz.to_datetime(at)
+    }
+
+    /// `at` in local time as pages show it: `23-11-2026 09.30` (no zone label).
+    pub fn stamp(&self, at: Timestamp) -> String {
+        self.local(at).strftime("%d-%m-%Y %H.%M").to_string()
     }
 
     pub fn holiday(&self, date: Date) -> Option<&Holiday> {

@@ -10,11 +10,13 @@
 pub mod agency;
 pub mod calendar;
 pub mod escalation;
+pub mod files;
 pub mod html;
 pub mod limit;
 pub mod mail;
 pub mod ports;
 pub mod report;
+pub mod report_html;
 pub mod roles;
 pub mod sla;
 pub mod sop;

@@ -532,3 +532,48 @@ fn allowed_actions_follow_the_step_and_roles() {
     assert_eq!(wf.allowed_actions(&ticket, &[Role::Kadis]), ["decide", "assign", "note", "request_info"]);
     assert!(!wf.allowed_actions(&ticket, &[Role::Teknisi]).contains(&"decide"));
 }
+
+/// Staff are mailed when work reaches them, not about a step they carry on with themselves.
+#[test]
+fn no_staff_notice_about_a_step_the_actor_carries_on_with() {
+    use loket_domain::mail::compose::{Composer, Links, MailKind};
+    use loket_domain::mail::thread::ThreadKeys;
+    let catalog = catalog();
+    let agency = Agency::embedded("pangkalpinang", &catalog).expect("agency");
+    let wf = Workflow::new(&catalog, &agency);
+    let keys = ThreadKeys::new(b"walk-procedures-secret-0123".to_vec()).expect("keys");
+    let links = Links { public_base: "https://layanan.example".into(), console_base: "https://layanan.example".into() };
+    let composer = Composer { agency: &agency, keys: &keys, links: &links };
+    let procedure = catalog.get("jaringan-intra-kota").expect("service A");
+    let at = monday_morning();
+    let mut ticket = open(&wf, "jaringan-intra-kota", at);
+    let mut notices = Vec::new();
+    for (step, role, outcome) in [
+        ("penerimaan", Role::Helpdesk, None),
+        ("keputusan-kadis", Role::Kadis, Some("setuju")),
+        ("analisis", Role::Teknisi, None),
+        ("persiapan", Role::Teknisi, None),
+    ] {
+        let (fields, documents) = inputs_for(procedure, step, at);
+        let action = match outcome {
+            Some(outcome) => Action::Decide {
+                step: step.into(),
+                outcome: outcome.into(),
+                reason: None,
+                note: None,
+                fields,
+                documents,
+            },
+            None => Action::Complete { step: step.into(), note: None, fields, documents },
+        };
+        let applied = wf.apply(&ticket, &staff(role), action, ticket.version, at).expect("applies");
+        let mails = composer.mails_for(&applied, procedure, &|r| agency.staff_with(r), at);
+        notices.push(mails.iter().filter(|m| m.kind == MailKind::StaffNotice).count());
+        ticket = applied.ticket;
+    }
+    // Helpdesk -> Kadis, Kadis -> technicians: mailed. Technician -> technician: not.
+    // Technician -> Helpdesk (informing the requester of the schedule): mailed.
+    assert!(notices[0] > 0 && notices[1] > 0, "{notices:?}");
+    assert_eq!(notices[2], 0, "the technician carries on with the preparation");
+    assert!(notices[3] > 0, "{notices:?}");
+}

@@ -65,22 +65,8 @@ pub struct Composer<'a> {
 }
 
 fn local_time(agency: &Agency, at: Timestamp) -> String {
-    const MONTHS: [&str; 12] = [
-        "Januari",
-        "Februari",
-        "Maret",
-        "April",
-        "Mei",
-        "Juni",
-        "Juli",
-        "Agustus",
-        "September",
-        "Oktober",
-        "November",
-        "Desember",
-    ];
     let dt = agency.calendar.local(at);
-    let month = MONTHS.get(usize::try_from(dt.month() - 1).unwrap_or(0)).copied().unwrap_or("");
+    let month = crate::calendar::MONTH_NAMES.get(usize::try_from(dt.month() - 1).unwrap_or(0)).copied().unwrap_or("");
     format!("{} {} {} pukul {:02}.{:02} {}", dt.day(), month, dt.year(), dt.hour(), dt.minute(), agency.zone_label)
 }
 
@@ -424,6 +410,13 @@ impl Composer<'_> {
                 Effect::NotifyRequester { milestone: Milestone::Received } => None,
                 Effect::NotifyRequester { milestone } => self.milestone(ticket, procedure, *milestone, seq, now),
                 Effect::NotifyStaff { roles, .. } => {
+                    // Whoever just acted and holds the next step's role carries on with it
+                    // (it is in their queue): no mail to them or their colleagues about it.
+                    // Mail is the largest part of the running cost (BENCHMARKS.md).
+                    let actor = &applied.event.actor;
+                    if actor.kind == crate::ticket::ActorKind::Staff && actor.roles.iter().any(|r| roles.contains(r)) {
+                        continue;
+                    }
                     let mut people: Vec<StaffRef> = roles.iter().flat_map(|r| staff(*r)).collect();
                     people.sort_by(|a, b| a.email.cmp(&b.email));
                     people.dedup_by(|a, b| a.email == b.email);
