@@ -66,10 +66,12 @@ browser-deps:
 
 unit: $(MINISTACK) browser-deps
 	$(MINISTACK_VENV)/bin/python -B -m unittest discover -s tools/local -p 'test_*.py'
-	$(CARGO) build --locked -p email-intake -p form-intake -p sla-check -p transitions
+	# One build of every binary and test: the local-stack tests run the functions' debug
+	# binaries and the load run its driver; built apart, each would get its own feature set
+	# and so its own copy of every dependency.
+	$(CARGO) build --locked --workspace --bins --tests
 	LOKET_MINISTACK=$(abspath $(MINISTACK)) LOKET_CHROMIUM=$(CHROMIUM) LOKET_CHROMEDRIVER=$(CHROMEDRIVER) \
 		$(CARGO) test --workspace --locked
-	$(CARGO) build --locked -p loket-tests --bin load-local
 	./target/debug/load-local --emails 1000 --forms 200 --binaries target/debug --timeout 600
 
 ## the local AWS emulator (MiniStack), pinned, in its own venv
