@@ -154,7 +154,15 @@ where
         MailClass::Junk | MailClass::ListOrBulk => {
             set_aside(deps, &claim, ses_id, &raw_key, &from, &subject, &why(&reason), now).await
         }
-        MailClass::Bounce { original } => bounce(deps, &claim, &message, &original, &why(&reason), now).await,
+        // A delay warning: the mail system is still trying and reports again if it gives
+        // up, so our mail has not failed and the ticket is not told; the raw stays in S3.
+        MailClass::Bounce { delayed: true, .. } => {
+            tracing::info!(ses_id, reason = %reason, "delivery delay warning; nothing failed yet");
+            finish(deps, &claim, Outcome::new("dropped", None, why(&reason))).await
+        }
+        MailClass::Bounce { original, delayed: false } => {
+            bounce(deps, &claim, &message, &original, &why(&reason), now).await
+        }
         MailClass::Person { .. } => {
             person(deps, &claim, &message, verdicts, &from, &subject, &raw_key, &why(&reason), now).await
         }

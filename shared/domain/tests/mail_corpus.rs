@@ -68,18 +68,26 @@ fn corpus_confusion_table() {
     let verbose = std::env::var_os("LOKET_MAIL_CORPUS_VERBOSE").is_some();
     // Bounces whose original Message-ID was found (the service marks its mail as failed by it).
     let (mut bounces, mut with_original) = (0, 0);
+    // Each bounce, and whether it was read as a delay warning (nothing failed yet).
+    let mut delays = Vec::new();
     for sample in &samples {
         let raw = std::fs::read(&sample.path).unwrap_or_else(|e| panic!("{}: {e}", sample.path.display()));
         let got = match parser.parse(&raw) {
             Some(message) => {
                 let c = classify(&message, &sample.verdicts, &US);
-                if let MailClass::Bounce { original } = &c.class {
+                if let MailClass::Bounce { original, delayed } = &c.class {
                     bounces += 1;
                     with_original += usize::from(!original.is_empty());
+                    // The corpus's delay warnings (sendmail's "Warning: could not send
+                    // message for past …", Postfix's "Delayed Mail (still being retried)");
+                    // "Returned mail: Cannot send message for 5 days" is the final failure.
+                    let subject = message.subject().unwrap_or_default().to_ascii_lowercase();
+                    let warning = subject.starts_with("warning: could not send") || subject.starts_with("delayed mail");
+                    delays.push((sample.path.display().to_string(), *delayed, warning));
                 }
                 if verbose {
                     let original = match &c.class {
-                        MailClass::Bounce { original } => format!(" original={original:?}"),
+                        MailClass::Bounce { original, delayed } => format!(" original={original:?} delayed={delayed}"),
                         _ => String::new(),
                     };
                     println!("{:<14} {:<60} {}{original}", c.class.label(), sample.path.display(), c.reason);
@@ -122,6 +130,11 @@ fn corpus_confusion_table() {
     let overall = right as f64 / total as f64;
     println!("overall {right}/{total} = {:.1} %", overall * 100.0);
     println!("bounces with the original's Message-ID: {with_original}/{bounces}");
+    let wrong: Vec<_> = delays.iter().filter(|(_, delayed, warning)| delayed != warning).collect();
+    assert!(wrong.is_empty(), "delay warnings read wrongly (path, delayed, is a warning): {wrong:?}");
+    let warnings = delays.iter().filter(|(_, delayed, _)| *delayed).count();
+    println!("bounces read as delay warnings (nothing failed yet): {warnings}/{bounces}");
+    assert!(warnings >= 4, "the corpus holds four delay warnings, {warnings} found");
     for strict in ["bounce", "auto_reply", "list_or_bulk"] {
         let (r, t) = per_class[strict];
         assert_eq!(r, t, "{strict}: {r}/{t} must be 100 %");

@@ -87,7 +87,13 @@ pub enum MailClass {
     AutoReply,
     /// A delivery status notification or abuse report; `original` holds the
     /// Message-IDs (without angle brackets) of the mail it is about, when they can be found.
-    Bounce { original: Vec<String> },
+    /// `delayed`: the report only says the mail is late (the mail system is still trying
+    /// and reports again if it gives up), so nothing has failed yet.
+    Bounce {
+        original: Vec<String>,
+        #[serde(default)]
+        delayed: bool,
+    },
     /// Mailing lists, newsletters, notifications, bulk mail.
     ListOrBulk,
     /// SES said spam or virus.
@@ -336,7 +342,54 @@ fn report_of_subtype(subtype: &str) -> Option<Report> {
 }
 
 fn bounce(message: &Message<'_>, reason: impl Into<String>) -> Classification {
-    class(MailClass::Bounce { original: bounced_message_ids(message) }, reason)
+    let delayed = delivery_delayed(message);
+    let reason = reason.into();
+    let reason = if delayed { format!("{reason}; delivery delayed, not failed") } else { reason };
+    class(MailClass::Bounce { original: bounced_message_ids(message), delayed }, reason)
+}
+
+/// Subject openings of the usual delay warnings (sendmail, Postfix, Gmail, Exchange), for
+/// reports without a machine-readable part.
+const DELAY_SUBJECTS: &[&str] = &[
+    "delayed mail",
+    "warning: could not send message",
+    "warning: message delayed",
+    "delivery status notification (delay)",
+    "delivery delayed",
+    "message delayed",
+    "pengiriman tertunda",
+];
+
+/// RFC 3464 actions that say nothing has failed: the mail is late, or a success report.
+const NOT_FAILED_ACTIONS: &[&str] = &["delayed", "delivered", "relayed", "expanded"];
+
+/// Whether a delivery report only says the mail is late. The `Action:` fields of its
+/// delivery-status part decide (every recipient delayed, or delivered); without that
+/// part, the subject of the well-known delay warnings does.
+fn delivery_delayed(message: &Message<'_>) -> bool {
+    let statuses = message.parts.iter().filter(|part| {
+        part.content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("message")
+                && ct.subtype().is_some_and(|s| report_of_subtype(s) == Some(Report::Delivery))
+        })
+    });
+    let mut actions = Vec::new();
+    for part in statuses {
+        actions.extend(String::from_utf8_lossy(part.contents()).lines().filter_map(action_of));
+    }
+    if !actions.is_empty() {
+        return actions.iter().all(|action| NOT_FAILED_ACTIONS.iter().any(|a| action.eq_ignore_ascii_case(a)));
+    }
+    let subject = message.subject().unwrap_or_default().trim_start();
+    DELAY_SUBJECTS.iter().any(|s| starts_with_ci(subject, s))
+}
+
+/// The value of an `Action:` field line of a delivery-status part.
+fn action_of(line: &str) -> Option<String> {
+    const NAME: &str = "action:";
+    let line = line.trim_start();
+    // The name matched as ASCII, so its end is a character boundary.
+    starts_with_ci(line, NAME).then(|| line[NAME.len()..].trim().to_string())
 }
 
 /// Whether the message returns a message: an attached `message/rfc822` or its headers.
@@ -901,7 +954,7 @@ mod tests {
 
     fn original(raw: &str) -> Vec<String> {
         match classify_raw(raw).class {
-            MailClass::Bounce { original } => original,
+            MailClass::Bounce { original, .. } => original,
             other => panic!("not a bounce: {other:?}"),
         }
     }
@@ -977,6 +1030,47 @@ mod tests {
         assert_eq!(c.reason, "delivery status report");
         // Our mail inside the bounce carries our loop header; only the bounce's own count.
         assert_eq!(original(&dsn("message/rfc822")), ["m.1@kominfo.example.go.id"]);
+    }
+
+    fn delayed(raw: &str) -> bool {
+        match classify_raw(raw).class {
+            MailClass::Bounce { delayed, .. } => delayed,
+            other => panic!("not a bounce: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_delay_warning_is_a_bounce_that_has_not_failed() {
+        assert!(!delayed(&dsn("message/rfc822")), "Action: failed");
+        let with_actions = |actions: &[&str]| {
+            let fields: Vec<String> = actions.iter().map(|a| format!("Action: {a}")).collect();
+            dsn("message/rfc822").replace("Action: failed", &fields.join("\r\nFinal-Recipient: rfc822; b@x.go.id\r\n"))
+        };
+        let late = with_actions(&["delayed"]);
+        assert!(delayed(&late));
+        assert!(classify_raw(&late).reason.ends_with("delivery delayed, not failed"));
+        // Its Message-ID is still found, for the record.
+        assert_eq!(original(&late), ["m.1@kominfo.example.go.id"]);
+        assert!(delayed(&with_actions(&["DELAYED", "delivered"])));
+        // One recipient failed: a bounce, whatever the others say.
+        assert!(!delayed(&with_actions(&["delayed", "failed"])));
+        assert!(!delayed(&with_actions(&["bogus"])));
+        // Without a delivery-status part, the subject of the known warnings decides; a
+        // machine-readable "failed" wins over a delay subject.
+        let warning = |subject: &str| {
+            mail(
+                &[
+                    &format!("Subject: {subject}"),
+                    "From: MAILER-DAEMON@mx.example.net",
+                    "To: layanan@kominfo.example.go.id",
+                ],
+                "This is a warning message only. YOU DO NOT NEED TO RESEND YOUR MESSAGE.",
+            )
+        };
+        assert!(delayed(&warning("Warning: could not send message for past 4 hours")));
+        assert!(delayed(&warning("Delivery Status Notification (Delay)")));
+        assert!(!delayed(&warning("Delivery Status Notification (Failure)")));
+        assert!(!delayed(&dsn("message/rfc822").replace("Undelivered Mail Returned to Sender", "Delayed Mail")));
     }
 
     #[test]
