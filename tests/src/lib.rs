@@ -367,9 +367,51 @@ pub fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What a handler's dependencies are made of, fresh on the local endpoint: a table, a
+/// bucket, the embedded catalog and an agency whose service address SES may send from.
+/// Test setup: it panics when the endpoint refuses.
+pub struct Scratch {
+    pub config: SdkConfig,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub ses: aws_sdk_ses::Client,
+    pub table: String,
+    pub bucket: String,
+    pub catalog: loket_domain::Catalog,
+    pub agency: loket_domain::Agency,
+}
+
+impl Scratch {
+    /// Names start with `prefix`; `agency_id` is one of the embedded agency profiles.
+    pub async fn new(prefix: &str, agency_id: &str) -> Self {
+        Self::make(prefix, agency_id, true).await
+    }
+
+    /// The same without creating the table: every store call then fails.
+    pub async fn without_table(prefix: &str, agency_id: &str) -> Self {
+        Self::make(prefix, agency_id, false).await
+    }
+
+    async fn make(prefix: &str, agency_id: &str, with_table: bool) -> Self {
+        let config = sdk_config().await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&config);
+        let table = unique_name(prefix);
+        if with_table {
+            loket_aws::dynamo::schema::create_table(&dynamo, &table).await.expect("create table");
+        }
+        let bucket = create_bucket(&config, prefix).await;
+        let catalog = loket_domain::Catalog::embedded().expect("catalog");
+        let agency = loket_domain::Agency::embedded(agency_id, &catalog).expect("agency");
+        let ses = aws_sdk_ses::Client::new(&config);
+        ses.verify_email_identity().email_address(&agency.service_address).send().await.expect("verify sender");
+        let s3 = aws_sdk_s3::Client::new(&config);
+        Scratch { config, dynamo, s3, ses, table, bucket, catalog, agency }
+    }
+}
+
 /// A fresh bucket in the tests' region (S3 wants the location constraint outside us-east-1).
 pub async fn create_bucket(config: &SdkConfig, prefix: &str) -> String {
-    let bucket = unique_name(prefix);
+    let bucket = unique_name(prefix).to_lowercase();
     aws_sdk_s3::Client::new(config)
         .create_bucket()
         .bucket(&bucket)

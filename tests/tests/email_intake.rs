@@ -8,13 +8,13 @@ use aws_lambda_events::event::ses::SimpleEmailEvent;
 use email_intake::{Deps, Limits, handle, process};
 use jiff::{SignedDuration, Timestamp};
 use loket_aws::{DynamoTicketStore, S3RawMailStore, SesMailer};
+use loket_domain::TicketNumber;
 use loket_domain::mail::classify::Verdicts;
 use loket_domain::mail::compose::Links;
 use loket_domain::mail::thread::ThreadKeys;
 use loket_domain::ports::{Outcome, TicketStore};
 use loket_domain::ticket::{EventKind, Status};
-use loket_domain::{Agency, Catalog, TicketNumber};
-use loket_tests::{sdk_config, sent_mail, ses_event, unique_name};
+use loket_tests::{Scratch, sdk_config, sent_mail, ses_event, unique_name};
 
 type Intake = Deps<DynamoTicketStore, S3RawMailStore, SesMailer>;
 
@@ -25,26 +25,7 @@ struct Stack {
 }
 
 async fn stack(agency_id: &str) -> Stack {
-    let config = sdk_config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let s3 = aws_sdk_s3::Client::new(&config);
-    let ses = aws_sdk_ses::Client::new(&config);
-    let table = unique_name("loket-intake");
-    loket_aws::dynamo::schema::create_table(&dynamo, &table).await.expect("table");
-    let bucket = unique_name("loket-mail").to_lowercase();
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(loket_tests::REGION))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket");
-    let catalog = Catalog::embedded().expect("catalog");
-    let agency = Agency::embedded(agency_id, &catalog).expect("agency");
-    ses.verify_email_identity().email_address(&agency.service_address).send().await.expect("verify sender");
+    let Scratch { dynamo, s3, ses, table, bucket, catalog, agency, .. } = Scratch::new("loket-intake", agency_id).await;
     let deps = Deps {
         store: DynamoTicketStore::new(dynamo, &table, catalog.clone()),
         raw: S3RawMailStore::new(s3.clone(), &bucket),
@@ -477,30 +458,22 @@ async fn replies_to_closed_tickets_reopen_or_start_anew() {
     assert_eq!(fresh.related, vec![number.clone()]);
 }
 
-#[tokio::test]
-async fn a_bounce_of_our_mail_marks_it_failed() {
-    let stack = stack("pangkalpinang").await;
-    let requester = format!("{}@dinkes.pangkalpinangkota.go.id", unique_name("gone").to_lowercase());
-    let number = stack
-        .deliver(REQUEST.replace("sari@dinkes.pangkalpinangkota.go.id", &requester).as_bytes(), "")
-        .await
-        .number
-        .expect("ticket");
-    let ack_id = stack.deps.keys.message_id(&stack.deps.agency.mail_domain, &number, "ack");
-    let bounce = format!(
+/// A delivery report about the acknowledgement of ticket `number` sent to `requester`,
+/// whose one recipient's RFC 3464 action is `action`.
+fn delivery_report(requester: &str, ack_id: &str, number: &TicketNumber, subject: &str, action: &str) -> String {
+    format!(
         "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.dinkes.go.id>\r\nTo: layanan@kominfo.pangkalpinangkota.go.id\r\n\
-         Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <bounce-1@mx>\r\nMIME-Version: 1.0\r\n\
+         Subject: {subject}\r\nMessage-ID: <report-{action}@mx>\r\nMIME-Version: 1.0\r\n\
          Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
-         --b1\r\nContent-Type: text/plain\r\n\r\nUser unknown: {requester}\r\n\
-         --b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\nFinal-Recipient: rfc822; {requester}\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\nAbout your mail to {requester}\r\n\
+         --b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\nFinal-Recipient: rfc822; {requester}\r\nAction: {action}\r\nStatus: 5.1.1\r\n\
          --b1\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{ack_id}>\r\nSubject: [#{number}] Permohonan diterima\r\n\
          --b1--\r\n"
-    );
-    let outcome = stack.deliver(bounce.as_bytes(), "").await;
-    assert_eq!(outcome.kind, "appended", "{outcome:?}");
-    assert_eq!(outcome.number.as_ref(), Some(&number));
-    let timeline = stack.deps.store.timeline(&number).await.expect("timeline");
-    assert_eq!(timeline.last().map(|e| e.kind), Some(EventKind::DeliveryFailed));
+    )
+}
+
+/// The status of the outbox record of ticket `number`'s acknowledgement.
+async fn ack_status(stack: &Stack, number: &TicketNumber) -> Option<String> {
     let config = sdk_config().await;
     let item = aws_sdk_dynamodb::Client::new(&config)
         .get_item()
@@ -512,7 +485,39 @@ async fn a_bounce_of_our_mail_marks_it_failed() {
         .expect("item")
         .item
         .expect("outbox item");
-    assert_eq!(item.get("status").and_then(|s| s.as_s().ok()).map(String::as_str), Some("failed"));
+    item.get("status").and_then(|s| s.as_s().ok()).cloned()
+}
+
+#[tokio::test]
+async fn a_bounce_of_our_mail_marks_it_failed_and_a_delay_warning_does_not() {
+    let stack = stack("pangkalpinang").await;
+    let requester = format!("{}@dinkes.pangkalpinangkota.go.id", unique_name("gone").to_lowercase());
+    let number = stack
+        .deliver(REQUEST.replace("sari@dinkes.pangkalpinangkota.go.id", &requester).as_bytes(), "")
+        .await
+        .number
+        .expect("ticket");
+    let ack_id = stack.deps.keys.message_id(&stack.deps.agency.mail_domain, &number, "ack");
+    let sent = ack_status(&stack, &number).await;
+    assert_ne!(sent.as_deref(), Some("failed"));
+
+    // First the receiving server is slow: a warning, nothing failed, the ticket is not told.
+    let warning = delivery_report(&requester, &ack_id, &number, "Delayed Mail (still being retried)", "delayed");
+    let outcome = stack.deliver(warning.as_bytes(), "").await;
+    assert_eq!(outcome.kind, "dropped", "{outcome:?}");
+    assert!(outcome.reason.contains("delivery delayed, not failed"), "{outcome:?}");
+    assert_eq!(ack_status(&stack, &number).await, sent);
+    let timeline = stack.deps.store.timeline(&number).await.expect("timeline");
+    assert!(timeline.iter().all(|e| e.kind != EventKind::DeliveryFailed), "{timeline:?}");
+
+    // Then it gives up.
+    let bounce = delivery_report(&requester, &ack_id, &number, "Undelivered Mail Returned to Sender", "failed");
+    let outcome = stack.deliver(bounce.as_bytes(), "").await;
+    assert_eq!(outcome.kind, "appended", "{outcome:?}");
+    assert_eq!(outcome.number.as_ref(), Some(&number));
+    let timeline = stack.deps.store.timeline(&number).await.expect("timeline");
+    assert_eq!(timeline.last().map(|e| e.kind), Some(EventKind::DeliveryFailed));
+    assert_eq!(ack_status(&stack, &number).await.as_deref(), Some("failed"));
 }
 
 /// A ticket of the city's intranet procedure at the Kadis's decision.

@@ -22,13 +22,13 @@ use jiff::Timestamp;
 use jsonschema::{Draft, Validator};
 use lambda_http::{Body, Response};
 use loket_aws::{DynamoTicketStore, S3Uploads, SesMailer};
+use loket_domain::Agency;
 use loket_domain::mail::compose::Links;
 use loket_domain::mail::thread::ThreadKeys;
 use loket_domain::ports::{Claim, TicketStore};
 use loket_domain::sop::ItemKind;
 use loket_domain::ticket::TicketNumber;
-use loket_domain::{Agency, Catalog};
-use loket_tests::{sdk_config, unique_name};
+use loket_tests::{Scratch, unique_name};
 use serde_json::{Map, Value, json};
 
 type Pages = Deps<DynamoTicketStore, SesMailer>;
@@ -145,17 +145,11 @@ impl Spec {
 
 /// The pages against the local endpoint; without a table the store fails on every call.
 async fn pages(with_table: bool) -> Pages {
-    let config = sdk_config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let ses = aws_sdk_ses::Client::new(&config);
-    let table = unique_name("loket-openapi");
-    if with_table {
-        loket_aws::dynamo::schema::create_table(&dynamo, &table).await.expect("table");
-    }
-    let catalog = Catalog::embedded().expect("catalog");
-    let agency = Agency::embedded(AGENCY, &catalog).expect("agency");
-    ses.verify_email_identity().email_address(&agency.service_address).send().await.expect("verify");
-    let bucket = loket_tests::create_bucket(&config, "loket-uploads").await;
+    let Scratch { config, dynamo, ses, table, bucket, catalog, agency, .. } = if with_table {
+        Scratch::new("loket-openapi", AGENCY).await
+    } else {
+        Scratch::without_table("loket-openapi", AGENCY).await
+    };
     Deps {
         uploads: S3Uploads::new(&config, bucket),
         store: DynamoTicketStore::new(dynamo, table, catalog.clone()),

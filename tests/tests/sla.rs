@@ -12,8 +12,7 @@ use loket_domain::mail::thread::ThreadKeys;
 use loket_domain::ports::{Created, IoError, Mailer, TicketStore, create_once};
 use loket_domain::ticket::{Actor, Channel, Requester, Ticket};
 use loket_domain::workflow::NewTicket;
-use loket_domain::{Agency, Catalog};
-use loket_tests::{sdk_config, unique_name};
+use loket_tests::Scratch;
 use sla_check::{Deps, sweep};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -64,14 +63,7 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let config = sdk_config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let ses = aws_sdk_ses::Client::new(&config);
-    let table = unique_name("loket-sla");
-    loket_aws::dynamo::schema::create_table(&dynamo, &table).await.expect("table");
-    let catalog = Catalog::embedded().expect("catalog");
-    let agency = Agency::embedded("pangkalpinang", &catalog).expect("agency");
-    ses.verify_email_identity().email_address(&agency.service_address).send().await.expect("verify");
+    let Scratch { dynamo, ses, table, catalog, agency, .. } = Scratch::new("loket-sla", "pangkalpinang").await;
     let mailer = Faulty {
         inner: SesMailer::new(ses, agency.service_address.clone()),
         mode: Arc::new(Mutex::new(Mode::Normal)),

@@ -17,7 +17,6 @@ use jiff::{SignedDuration, Timestamp};
 use loket_aws::{DynamoTicketStore, S3Uploads, SesMailer};
 use loket_domain::mail::compose::Links;
 use loket_domain::mail::thread::ThreadKeys;
-use loket_domain::{Agency, Catalog};
 use loket_tests::meter::{Meter, MeteredMailer, MeteredStore, Snapshot, percentile};
 use serde_json::{Value, json};
 
@@ -118,28 +117,12 @@ fn round(x: f64) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(300);
     let meter = Meter::new();
-    let config = loket_tests::sdk_config().await;
+    // The bucket is the one the public pages' attachments go to (as in the tests).
+    let loket_tests::Scratch { config, table, bucket, catalog, agency, ses, .. } =
+        loket_tests::Scratch::new("loket-bench-form", "pangkalpinang").await;
     let dynamo = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&config).interceptor(meter.dynamo_interceptor()).build(),
     );
-    let s3 = aws_sdk_s3::Client::new(&config);
-    let ses = aws_sdk_ses::Client::new(&config);
-    let table = loket_tests::unique_name("loket-bench-form");
-    loket_aws::dynamo::schema::create_table(&dynamo, &table).await?;
-    // The bucket the public pages' attachments go to (as in the tests).
-    let bucket = loket_tests::unique_name("loket-bench-files").to_lowercase();
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(loket_tests::REGION))
-                .build(),
-        )
-        .send()
-        .await?;
-    let catalog = Catalog::embedded()?;
-    let agency = Agency::embedded("pangkalpinang", &catalog)?;
-    ses.verify_email_identity().email_address(&agency.service_address).send().await?;
     let pages: Pages = Deps {
         store: MeteredStore { inner: DynamoTicketStore::new(dynamo, &table, catalog.clone()), meter: meter.clone() },
         mailer: MeteredMailer { inner: SesMailer::new(ses, agency.service_address.clone()), meter: meter.clone() },

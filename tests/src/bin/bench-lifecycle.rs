@@ -24,10 +24,10 @@ use aws_lambda_events::event::ses::SimpleEmailEvent;
 use base64::Engine;
 use jiff::Timestamp;
 use loket_aws::{DynamoTicketStore, S3RawMailStore, SesMailer};
+use loket_domain::Role;
 use loket_domain::mail::compose::Links;
 use loket_domain::mail::thread::ThreadKeys;
 use loket_domain::sop::{Goto, ItemKind, StepKind};
-use loket_domain::{Agency, Catalog, Role};
 use loket_tests::meter::{Meter, MeteredMailer, MeteredRaw, MeteredStore, Snapshot, percentile};
 use serde_json::{Value, json};
 
@@ -174,27 +174,11 @@ async fn main() -> anyhow::Result<()> {
     let n: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(150);
     let walk: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(30).min(n);
     let meter = Meter::new();
-    let config = loket_tests::sdk_config().await;
+    let loket_tests::Scratch { config, s3, ses, table, bucket, catalog, agency, .. } =
+        loket_tests::Scratch::new("loket-bench-life", "pangkalpinang").await;
     let dynamo = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&config).interceptor(meter.dynamo_interceptor()).build(),
     );
-    let s3 = aws_sdk_s3::Client::new(&config);
-    let ses = aws_sdk_ses::Client::new(&config);
-    let table = loket_tests::unique_name("loket-bench-life");
-    loket_aws::dynamo::schema::create_table(&dynamo, &table).await?;
-    let bucket = loket_tests::unique_name("loket-bench-mail").to_lowercase();
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(loket_tests::REGION))
-                .build(),
-        )
-        .send()
-        .await?;
-    let catalog = Catalog::embedded()?;
-    let agency = Agency::embedded("pangkalpinang", &catalog)?;
-    ses.verify_email_identity().email_address(&agency.service_address).send().await?;
     let keys = ThreadKeys::new(b"bench-lifecycle-secret-0123456789".to_vec()).ok_or_else(|| anyhow::anyhow!("keys"))?;
     let links = Links { public_base: "http://127.0.0.1:9".into(), console_base: "http://127.0.0.1:9/staf".into() };
     let store = || MeteredStore {
