@@ -25,7 +25,7 @@ use loket_domain::ports::{
     Claim, ClaimToken, Created, IoError, Mailer, Opened, OutboxMail, Outcome, Page, Quarantined, QueueEntry, RawMail,
     RawMailStore, StoreError, SweepPage, TicketStore,
 };
-use loket_domain::ticket::{Event, Ticket, TicketNumber};
+use loket_domain::ticket::{Document, Event, Ticket, TicketNumber};
 use loket_domain::workflow::{Applied, TransitionError};
 use loket_domain::{Agency, Catalog, Role};
 
@@ -145,6 +145,9 @@ impl RawMailStore for Bytes {
     }
     async fn put(&self, _key: &str, _bytes: Vec<u8>, _content_type: &str) -> Result<(), IoError> {
         Ok(())
+    }
+    async fn link(&self, document: &Document, _valid_for: std::time::Duration) -> Result<String, IoError> {
+        Ok(format!("memory:{}", document.key))
     }
 }
 

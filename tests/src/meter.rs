@@ -25,7 +25,7 @@ use loket_domain::ports::{
     Claim, ClaimToken, Created, IoError, Mailer, Opened, OutboxMail, Outcome, Page, Quarantined, QueueEntry, RawMail,
     RawMailStore, StoreError, SweepPage, TicketStore,
 };
-use loket_domain::ticket::{Event, Ticket, TicketNumber};
+use loket_domain::ticket::{Document, Event, Ticket, TicketNumber};
 use loket_domain::workflow::{Applied, TransitionError};
 use serde_json::Value;
 
@@ -300,6 +300,10 @@ impl<R: RawMailStore + Sync> RawMailStore for MeteredRaw<R> {
         self.meter.raw_puts.fetch_add(1, Ordering::Relaxed);
         self.meter.raw_put_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         timed(&self.meter.raw_nanos, self.inner.put(key, bytes, content_type)).await
+    }
+
+    async fn link(&self, document: &Document, valid_for: std::time::Duration) -> Result<String, IoError> {
+        self.inner.link(document, valid_for).await
     }
 }
 

@@ -27,10 +27,10 @@ use loket_domain::ports::{
     Claim, ClaimToken, Created, IoError, Mailer, Opened, OutboxMail, Outcome, Page, Quarantined, QueueEntry, RawMail,
     RawMailStore, StoreError, SweepPage, TicketStore,
 };
-use loket_domain::ticket::{Event, Ticket, TicketNumber};
+use loket_domain::ticket::{Document, Event, Ticket, TicketNumber};
 use loket_domain::workflow::{Applied, TransitionError};
 use loket_domain::{Agency, Catalog, Role};
-use loket_tests::{sdk_config, ses_event, unique_name};
+use loket_tests::{Scratch, ses_event, unique_name};
 use serde_json::{Value, json};
 
 /// What goes wrong with one call.
@@ -375,6 +375,9 @@ impl RawMailStore for FaultyRaw {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), IoError> {
         guarded(&self.faults, Op::Put, IoError::Unavailable, || self.inner.put(key, bytes, content_type), |_| {}).await
     }
+    async fn link(&self, document: &Document, valid_for: std::time::Duration) -> Result<String, IoError> {
+        self.inner.link(document, valid_for).await
+    }
 }
 
 /// SES behind the plan; keeps what SES accepted.
@@ -429,26 +432,8 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let config = sdk_config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let s3 = aws_sdk_s3::Client::new(&config);
-    let ses = aws_sdk_ses::Client::new(&config);
-    let table = unique_name("loket-faults");
-    loket_aws::dynamo::schema::create_table(&dynamo, &table).await.expect("table");
-    let bucket = unique_name("loket-faults").to_lowercase();
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(loket_tests::REGION))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket");
-    let catalog = Catalog::embedded().expect("catalog");
-    let agency = Agency::embedded("pangkalpinang", &catalog).expect("agency");
-    ses.verify_email_identity().email_address(&agency.service_address).send().await.expect("verify sender");
+    let Scratch { dynamo, s3, ses, table, bucket, catalog, agency, .. } =
+        Scratch::new("loket-faults", "pangkalpinang").await;
     let faults = Faults::default();
     let staff = agency
         .staff

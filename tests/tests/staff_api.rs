@@ -8,38 +8,19 @@ use base64::Engine;
 use jiff::{SignedDuration, Timestamp};
 use lambda_http::{Body, Response};
 use loket_aws::{DynamoTicketStore, S3RawMailStore, SesMailer};
+use loket_domain::Role;
 use loket_domain::mail::compose::Links;
 use loket_domain::mail::thread::ThreadKeys;
 use loket_domain::ports::TicketStore;
 use loket_domain::sop::{ItemKind, StepKind};
-use loket_domain::{Agency, Catalog, Role};
-use loket_tests::{sdk_config, sent_mail, unique_name};
+use loket_tests::{Scratch, sent_mail, unique_name};
 use serde_json::{Value, json};
 use transitions::{Deps, handle};
 
 type Api = Deps<DynamoTicketStore, S3RawMailStore, SesMailer>;
 
 async fn api(agency: &str) -> Api {
-    let config = sdk_config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let s3 = aws_sdk_s3::Client::new(&config);
-    let ses = aws_sdk_ses::Client::new(&config);
-    let table = unique_name("loket-staff");
-    loket_aws::dynamo::schema::create_table(&dynamo, &table).await.expect("table");
-    let bucket = unique_name("loket-files").to_lowercase();
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(loket_tests::REGION))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket");
-    let catalog = Catalog::embedded().expect("catalog");
-    let agency = Agency::embedded(agency, &catalog).expect("agency");
-    ses.verify_email_identity().email_address(&agency.service_address).send().await.expect("verify");
+    let Scratch { dynamo, s3, ses, table, bucket, catalog, agency, .. } = Scratch::new("loket-staff", agency).await;
     Deps {
         store: DynamoTicketStore::new(dynamo, table, catalog.clone()),
         files: S3RawMailStore::new(s3, bucket),
@@ -685,6 +666,30 @@ async fn console_sessions_csrf_roles_and_escaping() {
     let ticket = api.store.get(&number.parse().expect("number")).await.expect("ticket");
     assert_eq!(ticket.current_step(), Some("persiapan"));
     assert!(ticket.documents.iter().any(|d| d.name == "denah.pdf" && d.content_type == "application/pdf"));
+
+    // The ticket page links each document; the link is a short-lived presigned S3 GET,
+    // for signed-in staff only, that shows the PDF in place under its own name.
+    let index = ticket.documents.iter().position(|d| d.name == "denah.pdf").expect("denah");
+    let document_path = format!("/konsol/tiket/{number}/dokumen/{index}");
+    let shown = console(&api, "GET", &path, Some(&tech), None).await;
+    assert!(shown.html.contains(&format!("{document_path}\">denah.pdf</a>")), "{}", shown.html);
+    let opened = console(&api, "GET", &document_path, Some(&cookie), None).await;
+    assert_eq!(opened.status, 303, "{}", opened.html);
+    assert!(opened.location.contains("X-Amz-Signature=") && opened.location.contains("X-Amz-Expires=300"));
+    let file = loket_tests::http_bytes("GET", &opened.location, &[], b"");
+    assert_eq!(file.status, 200, "{}", String::from_utf8_lossy(&file.body));
+    assert_eq!(file.body, PDF);
+    assert_eq!(file.header("content-type"), Some("application/pdf"));
+    let disposition = file.header("content-disposition").unwrap_or_default();
+    assert!(disposition.starts_with("inline;") && disposition.contains("denah.pdf"), "{disposition}");
+    // Without a session: the sign-in page; past the end of the list: not found.
+    let anonymous = console(&api, "GET", &document_path, None, None).await;
+    assert_eq!(anonymous.status, 303);
+    assert!(anonymous.location.contains("/_local/login"), "{}", anonymous.location);
+    let past = console(&api, "GET", &format!("/konsol/tiket/{number}/dokumen/99"), Some(&tech), None).await;
+    assert_eq!(past.status, 404);
+    let bogus = console(&api, "GET", &format!("/konsol/tiket/{number}/dokumen/x"), Some(&tech), None).await;
+    assert_eq!(bogus.status, 404);
 
     // Reports: for supervisors; charts and CSV.
     assert_eq!(console(&api, "GET", "/konsol/laporan", Some(&cookie), None).await.status, 403);

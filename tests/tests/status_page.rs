@@ -10,10 +10,10 @@ use loket_aws::{DynamoTicketStore, S3Uploads, SesMailer};
 use loket_domain::mail::compose::Links;
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
 use loket_domain::ports::{Created, TicketStore, create_once};
-use loket_domain::ticket::{Actor, Channel, Requester, StaffRef};
+use loket_domain::ticket::{Actor, Channel, Document, EventKind, Requester, StaffRef};
 use loket_domain::workflow::{Action, NewTicket};
-use loket_domain::{Agency, Catalog, Role, Ticket, Workflow};
-use loket_tests::{html_unescape, http_bytes, multipart, percent_decode, sdk_config, unique_name};
+use loket_domain::{Role, Ticket, Workflow};
+use loket_tests::{Scratch, html_unescape, http_bytes, multipart, percent_decode, unique_name};
 use serde_json::{Value, json};
 
 type Pages = Deps<DynamoTicketStore, SesMailer>;
@@ -21,15 +21,8 @@ type Pages = Deps<DynamoTicketStore, SesMailer>;
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
 async fn pages(agency: &str) -> Pages {
-    let config = sdk_config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let ses = aws_sdk_ses::Client::new(&config);
-    let table = unique_name("loket-status");
-    loket_aws::dynamo::schema::create_table(&dynamo, &table).await.expect("table");
-    let catalog = Catalog::embedded().expect("catalog");
-    let agency = Agency::embedded(agency, &catalog).expect("agency");
-    ses.verify_email_identity().email_address(&agency.service_address).send().await.expect("verify");
-    let bucket = loket_tests::create_bucket(&config, "loket-uploads").await;
+    let Scratch { config, dynamo, ses, table, bucket, catalog, agency, .. } =
+        Scratch::new("loket-status", agency).await;
     Deps {
         uploads: S3Uploads::new(&config, bucket),
         store: DynamoTicketStore::new(dynamo, table, catalog.clone()),
@@ -453,6 +446,44 @@ async fn attachments_good_too_big_wrong_type() {
     assert!(location.ends_with("info=lampiran_ada"), "{location}");
     assert_eq!(pages.store.get(&ticket.number).await.expect("ticket").documents.len(), 1);
 
+    // The status page links the document; the link is a short-lived presigned S3 GET.
+    let link = format!("/status/{number}/dokumen/0?t={TOKEN}");
+    assert!(page.contains(&format!("{link}\">surat_permohonan.pdf</a>")), "{page}");
+    let open_document = |index: &str, token: &str| {
+        let path = format!("/status/{number}/dokumen/{index}");
+        handle(&pages, request("GET", &path, &format!("t={token}"), None), Timestamp::now())
+    };
+    let opened = open_document("0", TOKEN).await;
+    assert_eq!(opened.status(), 303);
+    assert_eq!(opened.headers()["referrer-policy"], "no-referrer");
+    let location = opened.headers()["location"].to_str().expect("location").to_string();
+    assert!(location.contains("X-Amz-Signature=") && location.contains("X-Amz-Expires=300"), "{location}");
+    let file = http_bytes("GET", &location, &[], b"");
+    assert_eq!(file.status, 200, "{}", String::from_utf8_lossy(&file.body));
+    assert_eq!(file.body, pdf);
+    assert_eq!(file.header("content-type"), Some("application/pdf"));
+    // A document the staff keep internal is neither listed nor opened; nor is anything
+    // with a wrong token or past the end of the list.
+    let wf = Workflow::new(&pages.catalog, &pages.agency);
+    let mut applied =
+        wf.record(&after, EventKind::Note, &Actor::system(), Some("BA internal".into()), None, Timestamp::now());
+    applied.ticket.documents.push(Document {
+        kind: "berita_acara".into(),
+        name: "rahasia.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: pdf.len() as u64,
+        key: key.clone(),
+        uploaded_at: Timestamp::now(),
+        public: false,
+    });
+    pages.store.apply(&applied, after.version, &[], None).await.expect("internal document");
+    let (_, page) = get(&pages, &number, TOKEN).await;
+    assert!(!page.contains("rahasia.pdf") && !page.contains("/dokumen/1"), "{page}");
+    assert_eq!(open_document("1", TOKEN).await.status(), 404);
+    assert_eq!(open_document("0", &TOKEN.replace('0', "1")).await.status(), 404);
+    assert_eq!(open_document("7", TOKEN).await.status(), 404);
+    assert_eq!(open_document("x", TOKEN).await.status(), 404);
+
     // An executable named .pdf: refused by its content and deleted.
     let bad = upload(&html, "surat.pdf", b"MZ\x90\x00\x03 this is not a PDF");
     assert_eq!(bad.status, 303);
@@ -461,7 +492,11 @@ async fn attachments_good_too_big_wrong_type() {
     let (_, location) = come_back(&pages, &number, TOKEN, &bad_key).await;
     assert!(location.ends_with("info=lampiran_tipe"), "{location}");
     assert!(pages.uploads.inspect(&bad_key).await.expect("inspect").is_none(), "refused file deleted");
-    assert_eq!(pages.store.get(&ticket.number).await.expect("ticket").documents.len(), 1);
+    assert_eq!(
+        pages.store.get(&ticket.number).await.expect("ticket").documents.len(),
+        2,
+        "the upload and the internal document"
+    );
     let (_, page) = get(&pages, &number, &format!("{TOKEN}&info=lampiran_tipe")).await;
     assert!(page.contains("harus berupa PDF, JPG, atau PNG"));
 

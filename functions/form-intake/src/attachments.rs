@@ -12,9 +12,8 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
-use loket_aws::web::origin_of;
+use loket_aws::web::{origin_of, see_other};
 use loket_domain::Role;
 use loket_domain::files::{safe_name, sniff};
 use loket_domain::html::escape;
@@ -97,7 +96,7 @@ pub async fn upload_section<S, M>(
 }
 
 /// Percent-encodes a query value (tokens are hex, but never trust that here).
-fn urlencoding(value: &str) -> String {
+pub(crate) fn urlencoding(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
@@ -108,19 +107,11 @@ fn urlencoding(value: &str) -> String {
 }
 
 fn back_to_status<S, M>(deps: &Deps<S, M>, number: &TicketNumber, token: &str, info: &str) -> Response<Body> {
-    let location = format!(
+    see_other(&format!(
         "{}/status/{number}?t={}&info={info}",
         deps.links.public_base.trim_end_matches('/'),
         urlencoding(token)
-    );
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert("location", value);
-    }
-    response.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
-    response.headers_mut().insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    response
+    ))
 }
 
 /// `GET /status/{number}/lampiran?t=<token>&key=<key>` (S3's redirect after an upload).

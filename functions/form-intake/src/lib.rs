@@ -11,6 +11,8 @@
 //!   policy (see `loket_aws::uploads` for why), and S3 sends the browser back to
 //!   `GET /status/{number}/lampiran`, which checks the file by its content and adds it to
 //!   the ticket, or deletes it and says why.
+//! - `GET /status/{number}/dokumen/{i}?t=<token>`: opens a document the requester may see
+//!   (a short-lived presigned S3 link; the bucket stays private).
 //!
 //! The token is compared with its stored hash in constant time; a wrong token and an
 //! unknown ticket get the same 404, so numbers cannot be probed. Every value is escaped;
@@ -24,7 +26,7 @@ use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
 use loket_aws::S3Uploads;
-use loket_aws::web::{html_page as page, html_page_posting_to};
+use loket_aws::web::{html_page as page, html_page_posting_to, see_other};
 use loket_domain::html::escape;
 use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::intake::confirms;
@@ -76,6 +78,9 @@ where
         (Method::GET, "lampiran") => {
             return attachments::uploaded(deps, &number, &token, query.first("key").unwrap_or_default(), now).await;
         }
+        (Method::GET, sub) if sub.starts_with("dokumen/") => {
+            return document(deps, &number, &token, &sub["dokumen/".len()..]).await;
+        }
         (_, "") => {}
         _ => return not_found(),
     }
@@ -86,6 +91,38 @@ where
         }
         Method::POST => post(deps, &number, &request, now).await,
         _ => not_found(),
+    }
+}
+
+/// How long a document link stays valid (the status page makes a fresh one each time).
+const DOCUMENT_LINK_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `GET /status/{number}/dokumen/{index}?t=<token>`: a document the requester may see,
+/// through a short-lived link (a presigned S3 GET). Internal documents, a wrong token and
+/// an unknown ticket or index all get the same 404.
+async fn document<S: TicketStore, M>(
+    deps: &Deps<S, M>,
+    number: &TicketNumber,
+    token: &str,
+    index: &str,
+) -> Response<Body> {
+    let ticket = match authorised(deps, number, token).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, "status document: store");
+            return busy();
+        }
+    };
+    let Some(document) = index.parse::<usize>().ok().and_then(|i| ticket.documents.get(i)).filter(|d| d.public) else {
+        return not_found();
+    };
+    match deps.uploads.link(document, DOCUMENT_LINK_VALID_FOR).await {
+        Ok(link) => see_other(&link),
+        Err(e) => {
+            tracing::error!(error = %e, key = %document.key, "status document: link");
+            busy()
+        }
     }
 }
 
@@ -186,11 +223,24 @@ async fn status_page<S: TicketStore, M>(
         ));
     }
     html.push_str("</ol>");
+    let base = deps.links.public_base.trim_end_matches('/');
     let documents: Vec<String> = ticket
         .documents
         .iter()
-        .filter(|d| d.public)
-        .map(|d| format!("<li>{} ({} KB)</li>", escape(&d.name), d.size.div_ceil(1024)))
+        .enumerate()
+        .filter(|(_, d)| d.public)
+        .map(|(i, d)| {
+            format!(
+                "<li><a href=\"{href}\">{name}</a> ({kb} KB)</li>",
+                href = escape(&format!(
+                    "{base}/status/{}/dokumen/{i}?t={}",
+                    ticket.number,
+                    attachments::urlencoding(token)
+                )),
+                name = escape(&d.name),
+                kb = d.size.div_ceil(1024),
+            )
+        })
         .collect();
     if !documents.is_empty() {
         html.push_str(&format!("<h2>Dokumen</h2><ul>{}</ul>", documents.concat()));

@@ -1,10 +1,55 @@
 //! `S3RawMailStore`: raw inbound mail (written by the SES receipt rule, or locally by
-//! the SMTP listener) and attachments, in one bucket under separate prefixes.
+//! the SMTP listener) and attachments, in one bucket under separate prefixes; and the
+//! short-lived links that open a ticket's documents.
+
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use loket_domain::ports::{IoError, RawMail, RawMailStore};
+use loket_domain::ticket::Document;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Types a browser may show in place; anything else is handed over as a download of
+/// bytes (`application/octet-stream`), whatever the sender called it.
+const SHOWN_IN_PLACE: &[&str] = &["application/pdf", "image/jpeg", "image/png"];
+
+/// A presigned GET of `document`: the bucket stays private and a 10 MB scan never
+/// passes through a Lambda (whose response stops at 6 MB). The link names the file
+/// (RFC 6266, with an ASCII fallback) and fixes the type S3 answers with.
+pub(crate) async fn document_link(
+    client: &Client,
+    bucket: &str,
+    document: &Document,
+    valid_for: Duration,
+) -> Result<String, IoError> {
+    let shown = SHOWN_IN_PLACE.contains(&document.content_type.as_str());
+    let content_type = if shown { document.content_type.as_str() } else { "application/octet-stream" };
+    let fallback: String = document
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') { c } else { '_' })
+        .collect();
+    let disposition = format!(
+        "{}; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        if shown { "inline" } else { "attachment" },
+        utf8_percent_encode(&document.name, NON_ALPHANUMERIC)
+    );
+    let config =
+        PresigningConfig::expires_in(valid_for).map_err(|e| IoError::Rejected(format!("document link: {e}")))?;
+    let request = client
+        .get_object()
+        .bucket(bucket)
+        .key(&document.key)
+        .response_content_type(content_type)
+        .response_content_disposition(disposition)
+        .presigned(config)
+        .await
+        .map_err(|e| IoError::Unavailable(format!("document link: {e}")))?;
+    Ok(request.uri().to_string())
+}
 
 #[derive(Debug, Clone)]
 pub struct S3RawMailStore {
@@ -76,5 +121,9 @@ impl RawMailStore for S3RawMailStore {
             .await
             .map(|_| ())
             .map_err(|e| io_error("put object", e))
+    }
+
+    async fn link(&self, document: &Document, valid_for: Duration) -> Result<String, IoError> {
+        document_link(&self.client, &self.bucket, document, valid_for).await
     }
 }

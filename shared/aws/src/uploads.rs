@@ -133,6 +133,16 @@ impl S3Uploads {
         Ok(Some(UploadedFile { size: total.or(length).unwrap_or(head.len() as u64), head, content_type }))
     }
 
+    /// A URL, valid for `valid_for`, at which a browser opens one of the ticket's
+    /// documents (the bucket holds them all: uploads, mail attachments, staff documents).
+    pub async fn link(
+        &self,
+        document: &loket_domain::ticket::Document,
+        valid_for: Duration,
+    ) -> Result<String, IoError> {
+        crate::s3::document_link(&self.client, &self.bucket, document, valid_for).await
+    }
+
     /// Removes an upload that was refused (wrong type, closed ticket).
     pub async fn discard(&self, key: &str) -> Result<(), IoError> {
         self.client

@@ -74,6 +74,20 @@ fn page_with_csp(status: StatusCode, title: &str, content: &str, csp: &str) -> R
     response
 }
 
+/// A `303 See Other` to `location`, never cached, sending no referrer (our URLs may carry
+/// a status token).
+pub fn see_other(location: &str) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        headers.insert("location", value);
+    }
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    response
+}
+
 /// A JSON body, never cached.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mail::compose::Outgoing;
 use crate::roles::Role;
-use crate::ticket::{Event, Ticket, TicketNumber};
+use crate::ticket::{Document, Event, Ticket, TicketNumber};
 use crate::workflow::{Applied, TransitionError};
 
 /// What became of a request (a mail, a form submission) recorded under its idempotency
@@ -278,6 +278,14 @@ pub trait RawMailStore {
 
     /// Stores an attachment.
     fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> impl Future<Output = Result<(), IoError>> + Send;
+
+    /// A URL, valid for `valid_for`, at which a browser opens `document` (S3: a presigned
+    /// GET). The caller has checked that the person may see it.
+    fn link(
+        &self,
+        document: &Document,
+        valid_for: std::time::Duration,
+    ) -> impl Future<Output = Result<String, IoError>> + Send;
 }
 
 /// Sends composed mail (SES `SendRawEmail`); returns the provider's message id.

@@ -7,6 +7,7 @@
 //! | GET | `/konsol/masuk` | sign-in hop: the identity provider sends the browser here with a token |
 //! | POST | `/konsol/keluar` | sign out |
 //! | GET, POST | `/konsol/tiket/{number}` | a ticket: progress, timeline, the actions my roles may take |
+//! | GET | `/konsol/tiket/{number}/dokumen/{i}` | open one of its documents (a short-lived S3 link) |
 //! | GET | `/konsol/cari?q=` | search by ticket number, unit or requester email |
 //! | GET, POST | `/konsol/baru` | enter a request that came by letter, WhatsApp or phone |
 //! | GET | `/konsol/laporan[.csv]?tahun=&bulan=` | service-level report with charts, or CSV |
@@ -108,15 +109,7 @@ pub(crate) fn page<S, R, M>(
     with_headers(response, "text/html; charset=utf-8", CSP)
 }
 
-pub(crate) fn redirect(location: &str) -> Response<Body> {
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert("location", value);
-    }
-    response.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
-    response
-}
+pub(crate) use loket_aws::web::see_other as redirect;
 
 /// Where to sign in, if configured.
 fn login_url<S, R, M>(deps: &Deps<S, R, M>) -> Option<String> {
@@ -265,6 +258,9 @@ where
             ticket::page(deps, &session, number, query.first("info"), None, StatusCode::OK).await
         }
         (Method::POST, ["tiket", number], Some(form)) => ticket::post(deps, &session, number, form, now).await,
+        (Method::GET, ["tiket", number, "dokumen", index], None) => {
+            ticket::document(deps, &session, number, index).await
+        }
         (Method::GET, ["cari"], None) => search::page(deps, &session, query.first("q").unwrap_or_default(), now).await,
         (Method::GET, ["baru"], None) => entry::page(deps, &session, &BTreeMap::new(), None),
         (Method::POST, ["baru"], Some(form)) => entry::post(deps, &session, form, now).await,

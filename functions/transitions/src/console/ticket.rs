@@ -219,6 +219,52 @@ fn action_forms<S, R, M>(
 }
 
 /// `GET /konsol/tiket/{number}`, also the answer to a refused action (`problem`).
+/// How long a document link stays valid: long enough to open it, short enough that a
+/// forwarded or logged link is soon useless.
+const DOCUMENT_LINK_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `GET /konsol/tiket/{number}/dokumen/{index}`: the document, through a short-lived
+/// link (a presigned S3 GET), for anyone signed in who may open the ticket. Each opening
+/// is logged with who opened what.
+pub async fn document<S: TicketStore, R: RawMailStore, M>(
+    deps: &Deps<S, R, M>,
+    session: &Session,
+    number: &str,
+    index: &str,
+) -> Response<Body> {
+    let not_found =
+        || frame(deps, Some(session), StatusCode::NOT_FOUND, "Dokumen tidak ditemukan", "<p>Periksa tautannya.</p>");
+    let unavailable = || {
+        frame(
+            deps,
+            Some(session),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Coba lagi",
+            "<p class=\"problem\">Dokumen tidak dapat dibuka saat ini. Coba lagi sebentar lagi.</p>",
+        )
+    };
+    let (Ok(number), Ok(index)) = (number.parse::<TicketNumber>(), index.parse::<usize>()) else { return not_found() };
+    let ticket = match deps.store.get(&number).await {
+        Ok(t) => t,
+        Err(loket_domain::ports::StoreError::NotFound) => return not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, "console document");
+            return unavailable();
+        }
+    };
+    let Some(document) = ticket.documents.get(index) else { return not_found() };
+    match deps.files.link(document, DOCUMENT_LINK_VALID_FOR).await {
+        Ok(link) => {
+            tracing::info!(staff = %session.id, ticket = %number, key = %document.key, "document opened");
+            redirect(&link)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, key = %document.key, "console document link");
+            unavailable()
+        }
+    }
+}
+
 pub async fn page<S: TicketStore, R, M>(
     deps: &Deps<S, R, M>,
     session: &Session,
@@ -313,9 +359,10 @@ pub async fn page<S: TicketStore, R, M>(
     }
     if !ticket.documents.is_empty() {
         html.push_str("<h2>Dokumen</h2><ul>");
-        for d in &ticket.documents {
+        for (i, d) in ticket.documents.iter().enumerate() {
             html.push_str(&format!(
-                "<li>{name} <small>({kind}, {kb} KB, {at}{public})</small></li>",
+                "<li><a href=\"{href}\">{name}</a> <small>({kind}, {kb} KB, {at}{public})</small></li>",
+                href = escape(&url(deps, &format!("/tiket/{}/dokumen/{i}", ticket.number))),
                 name = escape(&d.name),
                 kind = escape(&d.kind),
                 kb = d.size.div_ceil(1024),
