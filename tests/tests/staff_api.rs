@@ -274,6 +274,32 @@ async fn the_berita_acara_is_required_through_the_api() {
                     .await;
             assert_eq!((status, body["code"].as_str()), (422, Some("missing_document")), "{body}");
             assert!(body["message"].as_str().is_some_and(|m| m.contains("Berita Acara")));
+            // With it, the step completes, and the document opens through a short-lived link.
+            let who = (member(&api, role), [role]);
+            let upload = json!({"kind": "berita_acara", "name": "Berita Acara.pdf", "content_base64": base64::engine::general_purpose::STANDARD.encode(PDF)});
+            let (status, document) =
+                call(&api, "POST", &format!("{path}/documents"), Some((&who.0, &who.1)), Some(upload)).await;
+            assert_eq!(status, 201, "{document}");
+            let action =
+                json!({"version": version, "action": {"action": "complete", "step": step, "documents": [document]}});
+            let (status, body) =
+                call(&api, "POST", &format!("{path}/actions"), Some((&who.0, &who.1)), Some(action)).await;
+            assert_eq!(status, 200, "{body}");
+            let supervisor = member(&api, Role::Kabid);
+            let (status, opened) =
+                call(&api, "GET", &format!("{path}/documents/0"), Some((&supervisor, &[Role::Kabid])), None).await;
+            assert_eq!(status, 200, "{opened}");
+            assert_eq!(opened["document"]["name"], "Berita Acara.pdf");
+            assert_eq!(opened["expires_in_seconds"], 300);
+            let file = loket_tests::http_bytes("GET", opened["url"].as_str().expect("url"), &[], b"");
+            assert_eq!((file.status, file.body.as_slice()), (200, PDF));
+            let disposition = file.header("content-disposition").unwrap_or_default();
+            assert!(disposition.contains("filename*=UTF-8''Berita%20Acara%2Epdf"), "{disposition}");
+            let (status, body) =
+                call(&api, "GET", &format!("{path}/documents/1"), Some((&supervisor, &[Role::Kabid])), None).await;
+            assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "{body}");
+            let (status, _) = call(&api, "GET", &format!("{path}/documents/0"), None, None).await;
+            assert_eq!(status, 401);
             break;
         }
         let mut fields = BTreeMap::new();

@@ -13,6 +13,7 @@
 //! | GET | `/api/staff/tickets/{number}` | a ticket, its timeline, the actions I may take |
 //! | POST | `/api/staff/tickets/{number}/actions` | `{"version": n, "action": {...}}` |
 //! | POST | `/api/staff/tickets/{number}/documents` | upload a document (base64), get its reference |
+//! | GET | `/api/staff/tickets/{number}/documents/{i}` | the i-th document and a link to it, valid five minutes |
 //! | POST | `/api/staff/tickets` | enter a request that came by letter, WhatsApp or phone |
 //! | GET | `/api/staff/reports/sla?year=Y[&month=M][&format=csv]` | the service-level report |
 //! | GET, POST | `/keputusan/{number}?s&o&v&p&k` | a one-time decision link from a staff notice (public: the signature is the credential) |
@@ -195,6 +196,20 @@ where
             Ok(n) => act(deps, &staff, &n, &request, now).await,
             Err(_) => error(StatusCode::NOT_FOUND, "not_found", "Tiket tidak ditemukan."),
         },
+        (Method::GET, ["api", "staff", "tickets", number, "documents", index]) => {
+            match open_document(deps, &staff.id, number, index).await {
+                Ok((document, url)) => json_response(
+                    StatusCode::OK,
+                    &json!({"document": document, "url": url, "expires_in_seconds": DOCUMENT_LINK_VALID_FOR.as_secs()}),
+                ),
+                Err(DocumentError::NotFound) => error(StatusCode::NOT_FOUND, "not_found", "Dokumen tidak ditemukan."),
+                Err(DocumentError::Unavailable) => error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Dokumen tidak dapat dibuka saat ini. Coba lagi sebentar lagi.",
+                ),
+            }
+        }
         (Method::POST, ["api", "staff", "tickets", number, "documents"]) => match number.parse::<TicketNumber>() {
             Ok(n) => upload(deps, &n, &request, now).await,
             Err(_) => error(StatusCode::NOT_FOUND, "not_found", "Tiket tidak ditemukan."),
@@ -379,6 +394,52 @@ async fn upload<S: TicketStore, R: RawMailStore, M>(
     match store_document(deps, number, &body.kind, &body.name, bytes, body.public, now).await {
         Ok(document) => json_response(StatusCode::CREATED, &json!(document)),
         Err(response) => response,
+    }
+}
+
+/// How long a document link stays valid: long enough to open it, short enough that a
+/// forwarded or logged link is soon useless.
+pub(crate) const DOCUMENT_LINK_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Why a document cannot be opened.
+pub(crate) enum DocumentError {
+    /// No such ticket, or no document at that place.
+    NotFound,
+    /// The store or the link failed; try again.
+    Unavailable,
+}
+
+/// The document at `index` in a ticket's list and a short-lived link to it (a presigned
+/// S3 GET: the bucket stays private and a 10 MB scan never passes through a Lambda).
+/// Any staff member may open any ticket's documents, as they may open the ticket; each
+/// opening is logged with who opened what.
+pub(crate) async fn open_document<S: TicketStore, R: RawMailStore, M>(
+    deps: &Deps<S, R, M>,
+    staff_id: &str,
+    number: &str,
+    index: &str,
+) -> Result<(Document, String), DocumentError> {
+    let (Ok(number), Ok(index)) = (number.parse::<TicketNumber>(), index.parse::<usize>()) else {
+        return Err(DocumentError::NotFound);
+    };
+    let ticket = match deps.store.get(&number).await {
+        Ok(t) => t,
+        Err(StoreError::NotFound) => return Err(DocumentError::NotFound),
+        Err(e) => {
+            tracing::error!(error = %e, "open document: store");
+            return Err(DocumentError::Unavailable);
+        }
+    };
+    let Some(document) = ticket.documents.into_iter().nth(index) else { return Err(DocumentError::NotFound) };
+    match deps.files.link(&document, DOCUMENT_LINK_VALID_FOR).await {
+        Ok(link) => {
+            tracing::info!(staff = staff_id, ticket = %number, key = %document.key, "document opened");
+            Ok((document, link))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, key = %document.key, "open document: link");
+            Err(DocumentError::Unavailable)
+        }
     }
 }
 

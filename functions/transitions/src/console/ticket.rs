@@ -15,7 +15,7 @@ use loket_domain::workflow::{Action, Workflow};
 
 use super::session::{self, Session};
 use super::{Posted, page as frame, redirect, url};
-use crate::{Deps, describe_left, perform, sla_state, store_document};
+use crate::{Deps, DocumentError, describe_left, open_document, perform, sla_state, store_document};
 
 fn notice(code: &str) -> Option<&'static str> {
     match code {
@@ -219,49 +219,26 @@ fn action_forms<S, R, M>(
 }
 
 /// `GET /konsol/tiket/{number}`, also the answer to a refused action (`problem`).
-/// How long a document link stays valid: long enough to open it, short enough that a
-/// forwarded or logged link is soon useless.
-const DOCUMENT_LINK_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(300);
-
 /// `GET /konsol/tiket/{number}/dokumen/{index}`: the document, through a short-lived
-/// link (a presigned S3 GET), for anyone signed in who may open the ticket. Each opening
-/// is logged with who opened what.
+/// link (see [`open_document`]).
 pub async fn document<S: TicketStore, R: RawMailStore, M>(
     deps: &Deps<S, R, M>,
     session: &Session,
     number: &str,
     index: &str,
 ) -> Response<Body> {
-    let not_found =
-        || frame(deps, Some(session), StatusCode::NOT_FOUND, "Dokumen tidak ditemukan", "<p>Periksa tautannya.</p>");
-    let unavailable = || {
-        frame(
+    match open_document(deps, &session.id, number, index).await {
+        Ok((_, link)) => redirect(&link),
+        Err(DocumentError::NotFound) => {
+            frame(deps, Some(session), StatusCode::NOT_FOUND, "Dokumen tidak ditemukan", "<p>Periksa tautannya.</p>")
+        }
+        Err(DocumentError::Unavailable) => frame(
             deps,
             Some(session),
             StatusCode::SERVICE_UNAVAILABLE,
             "Coba lagi",
             "<p class=\"problem\">Dokumen tidak dapat dibuka saat ini. Coba lagi sebentar lagi.</p>",
-        )
-    };
-    let (Ok(number), Ok(index)) = (number.parse::<TicketNumber>(), index.parse::<usize>()) else { return not_found() };
-    let ticket = match deps.store.get(&number).await {
-        Ok(t) => t,
-        Err(loket_domain::ports::StoreError::NotFound) => return not_found(),
-        Err(e) => {
-            tracing::error!(error = %e, "console document");
-            return unavailable();
-        }
-    };
-    let Some(document) = ticket.documents.get(index) else { return not_found() };
-    match deps.files.link(document, DOCUMENT_LINK_VALID_FOR).await {
-        Ok(link) => {
-            tracing::info!(staff = %session.id, ticket = %number, key = %document.key, "document opened");
-            redirect(&link)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, key = %document.key, "console document link");
-            unavailable()
-        }
+        ),
     }
 }
 
