@@ -1135,18 +1135,29 @@ Halaman ini dimuat ulang tiap 5 detik. <a href="/outbox.json">JSON</a></p>
 
 
 class ThrottleRedrive:
-    """Puts throttled asynchronous events back, as AWS does. When a function is at its
-    reserved concurrency, AWS keeps an async event and retries it for up to six hours
-    (MaximumEventAgeInSeconds); only function errors count against MaximumRetryAttempts.
-    MiniStack counts a throttle as a failed attempt, so a burst of mail (SES invokes
-    email-intake asynchronously) sent events to the dead-letter queue after two quick
-    retries. This watches the queue and invokes the function again with each event whose
-    last answer was a throttle; every other failure stays in the queue for people."""
+    """Gives asynchronous events the retries AWS would. Two things MiniStack does
+    differently: when a function is at its reserved concurrency, AWS keeps an async event
+    and retries it for up to six hours (MaximumEventAgeInSeconds; only function errors
+    count against MaximumRetryAttempts), where MiniStack counts each throttle as a failed
+    attempt and sends the event to the dead-letter queue after two quick retries; and
+    AWS spaces the retries of a function error about one and two minutes apart, where
+    MiniStack waits one and two seconds (so a retry meets the 60-second claim lease of
+    the attempt that failed, and fails again).
+
+    This watches the queue: an event whose last answer was a throttle is invoked again at
+    once; an event that failed is invoked again after RETRY_AFTER seconds, up to
+    MAX_RETRIES times, as AWS would have; after that it stays in the queue for people.
+    Every failure is printed (stderr), with its error."""
+
+    RETRY_AFTER = 60
+    MAX_RETRIES = 2
 
     def __init__(self, aws: Aws, queue_url: str):
         self.aws, self.queue_url = aws, queue_url
         self.stop = threading.Event()
         self.redriven = 0
+        self.retried: dict[str, int] = {}  # event -> failed events invoked again
+        self.waiting: set[str] = set()  # failed events waiting for their retry
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="throttle-redrive", daemon=True).start()
@@ -1155,31 +1166,57 @@ class ThrottleRedrive:
         sqs, lam = self.aws("sqs"), self.aws("lambda")
         while not self.stop.is_set():
             try:
-                got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                          VisibilityTimeout=60)
+                self.poll_once(sqs, lam)
             except Exception:  # noqa: BLE001 - the emulator is stopping or busy; try again
                 self.stop.wait(2)
-                continue
-            for m in got.get("Messages") or []:
-                try:
-                    record = json.loads(m["Body"])
-                except ValueError:
-                    continue
-                answer = record.get("responsePayload") or {}
-                throttled = isinstance(answer, dict) and answer.get("__type") == "TooManyRequestsException"
-                function = (record.get("requestContext") or {}).get("functionArn")
-                if not (throttled and function and "requestPayload" in record):
-                    # A real failure: leave it for people, out of this loop's way for a while.
-                    sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"],
-                                                  VisibilityTimeout=600)
-                    continue
-                try:
-                    lam.invoke(FunctionName=function, InvocationType="Event",
-                               Payload=json.dumps(record["requestPayload"]).encode())
-                except Exception:  # noqa: BLE001 - keep the message; it comes back after the timeout
-                    continue
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
-                self.redriven += 1
+
+    def poll_once(self, sqs, lam) -> None:
+        """One receive from the queue, and what each message calls for."""
+        got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                  VisibilityTimeout=60)
+        for m in got.get("Messages") or []:
+            self._handle(sqs, lam, m)
+
+    def _hide(self, sqs, m: dict, seconds: int) -> None:
+        sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"],
+                                      VisibilityTimeout=seconds)
+
+    def _handle(self, sqs, lam, m: dict) -> None:
+        try:
+            record = json.loads(m["Body"])
+        except ValueError:
+            return
+        answer = record.get("responsePayload") or {}
+        throttled = isinstance(answer, dict) and answer.get("__type") == "TooManyRequestsException"
+        function = (record.get("requestContext") or {}).get("functionArn")
+        if not (function and "requestPayload" in record):
+            return
+        name = function.rsplit(":", 1)[-1]
+        key = hashlib.sha256(json.dumps(record["requestPayload"], sort_keys=True).encode()).hexdigest()
+        if not throttled and key not in self.waiting:
+            error = answer if isinstance(answer, dict) else {"errorMessage": str(answer)}
+            what = f"{error.get('errorType', '?')}: {str(error.get('errorMessage', ''))[:300]}"
+            tries = self.retried.get(key, 0)
+            if tries >= self.MAX_RETRIES:
+                print(f"[loket-local] dead-letter: {name} failed {tries + 1} times ({what}); left in the queue",
+                      file=sys.stderr, flush=True)
+                self._hide(sqs, m, 43200)
+                return
+            print(f"[loket-local] dead-letter: {name} failed ({what}); invoked again in {self.RETRY_AFTER} s, "
+                  "as AWS retries", file=sys.stderr, flush=True)
+            self.waiting.add(key)
+            self._hide(sqs, m, self.RETRY_AFTER)
+            return
+        try:
+            lam.invoke(FunctionName=function, InvocationType="Event",
+                       Payload=json.dumps(record["requestPayload"]).encode())
+        except Exception:  # noqa: BLE001 - keep the message; it comes back after the timeout
+            return
+        sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        if not throttled:
+            self.waiting.discard(key)
+            self.retried[key] = self.retried.get(key, 0) + 1
+        self.redriven += 1
 
 
 class LogTail:

@@ -295,7 +295,16 @@ async fn main() -> Result<()> {
         if tickets.len() >= expected {
             break tickets;
         }
-        ensure!(Instant::now() < deadline, "{} of {expected} tickets after {:?}", tickets.len(), args.timeout);
+        if Instant::now() >= deadline {
+            let have: BTreeSet<&str> = tickets.iter().filter_map(|t| t.requester.email.as_deref()).collect();
+            let sent = sent_at.lock().unwrap_or_else(|e| e.into_inner());
+            let missing: Vec<&String> = sent.keys().filter(|from| !have.contains(from.as_str())).take(5).collect();
+            anyhow::bail!(
+                "{} of {expected} tickets after {:?}; no ticket for {missing:?}",
+                tickets.len(),
+                args.timeout
+            );
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let all_tickets_seconds = mail_started.elapsed().as_secs_f64();
