@@ -223,6 +223,14 @@ impl<S: TicketStore + Sync> TicketStore for MeteredStore<S> {
         self.time(self.inner.quarantine(record)).await
     }
 
+    async fn quarantined(&self, day: &str) -> Result<Vec<Quarantined>, StoreError> {
+        self.time(self.inner.quarantined(day)).await
+    }
+
+    async fn release_quarantined(&self, day: &str, id: &str, number: &TicketNumber) -> Result<(), StoreError> {
+        self.time(self.inner.release_quarantined(day, id, number)).await
+    }
+
     async fn count_sender(&self, sender: &str, now: Timestamp) -> Result<u64, StoreError> {
         self.time(self.inner.count_sender(sender, now)).await
     }

@@ -329,6 +329,12 @@ impl TicketStore for FaultyStore {
     async fn quarantine(&self, record: &Quarantined) -> Result<(), StoreError> {
         self.run(Op::Quarantine, || self.inner.quarantine(record)).await
     }
+    async fn quarantined(&self, day: &str) -> Result<Vec<Quarantined>, StoreError> {
+        self.inner.quarantined(day).await
+    }
+    async fn release_quarantined(&self, day: &str, id: &str, number: &TicketNumber) -> Result<(), StoreError> {
+        self.inner.release_quarantined(day, id, number).await
+    }
     async fn count_sender(&self, sender: &str, now: Timestamp) -> Result<u64, StoreError> {
         self.run(Op::CountSender, || self.inner.count_sender(sender, now)).await
     }

@@ -308,6 +308,12 @@ async fn every_answer_of_the_json_api_is_documented() {
     }
     let (status, _) = post(&spec, &pages, &with(&good, "fields", json!({"dampak": 10})), false, ip).await;
     assert_eq!(status, 400);
+    // A field the service does not have (here one a staff step fills) is refused, not stored.
+    // (The schema takes any field id; which ones a service has is the handler's check.)
+    let (status, refused) =
+        post(&spec, &pages, &with(&good, "fields", json!({"hasil_speedtest": "100 Mbps"})), true, ip).await;
+    assert_eq!((status, problems(&refused)), (422, ["fields".to_string()].into()), "{refused}");
+    assert!(refused["fields"]["fields"].as_str().is_some_and(|m| m.contains("hasil_speedtest")), "{refused}");
 
     // A bad key: 400 bad_key.
     for bad in ["pendek", "0123456789abcdef-0123", &"a".repeat(65)] {

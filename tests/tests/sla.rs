@@ -22,6 +22,8 @@ enum Mode {
     FailBeforeSend,
     /// SES accepts the mail, then the process dies before recording it.
     FailAfterSend,
+    /// SES refuses the mail for good (e.g. an address it cannot take).
+    Reject,
 }
 
 /// The real SES mailer, with a switch to simulate crashes and a log of what SES took.
@@ -47,6 +49,9 @@ impl Mailer for Faulty {
         let mode = *self.mode.lock().expect("lock");
         if mode == Mode::FailBeforeSend {
             return Err(IoError::Unavailable("simulated crash before sending".into()));
+        }
+        if mode == Mode::Reject {
+            return Err(IoError::Rejected("send: InvalidParameterValue: Missing final '@domain'".into()));
         }
         let id = self.inner.send(mail).await?;
         self.accepted.lock().expect("lock").push(mail.clone());
@@ -230,4 +235,29 @@ async fn outbox_mail_left_pending_is_sent_by_the_sweep() {
     assert!(env.deps.store.pending_mail(50).await.expect("outbox").iter().all(|p| p.number != ticket.number));
     let subjects: BTreeSet<String> = env.mailer.accepted().into_iter().map(|m| m.subject).collect();
     assert!(subjects.iter().any(|s| s.contains(ticket.number.as_str())));
+}
+
+#[tokio::test]
+async fn outbox_mail_ses_refuses_is_marked_failed_and_not_retried() {
+    let env = env().await;
+    let ticket = open(&env, "refused-ack", Timestamp::now() - SignedDuration::from_mins(5), true).await;
+    env.mailer.set(Mode::Reject);
+    let report = sweep(&env.deps, Timestamp::now()).await.expect("sweep");
+    assert_eq!(report.outbox_resent, 0);
+    // Out of the outbox (it no longer takes a place among the oldest pending), kept as failed.
+    assert!(env.deps.store.pending_mail(50).await.expect("outbox").iter().all(|p| p.number != ticket.number));
+    env.mailer.set(Mode::Normal);
+    sweep(&env.deps, Timestamp::now() + SignedDuration::from_secs(120)).await.expect("sweep");
+    assert!(env.mailer.accepted().iter().all(|m| !m.subject.contains(ticket.number.as_str())));
+}
+
+#[tokio::test]
+async fn two_sweeps_at_once_resend_a_pending_mail_once() {
+    let env = env().await;
+    let ticket = open(&env, "raced-ack", Timestamp::now() - SignedDuration::from_mins(5), true).await;
+    let now = Timestamp::now();
+    let (a, b) = tokio::join!(sweep(&env.deps, now), sweep(&env.deps, now));
+    assert_eq!(a.expect("sweep").outbox_resent + b.expect("sweep").outbox_resent, 1);
+    let sent = env.mailer.accepted().iter().filter(|m| m.subject.contains(ticket.number.as_str())).count();
+    assert_eq!(sent, 1);
 }

@@ -11,7 +11,7 @@ use loket_aws::{DynamoTicketStore, S3RawMailStore, SesMailer};
 use loket_domain::Role;
 use loket_domain::mail::compose::Links;
 use loket_domain::mail::thread::ThreadKeys;
-use loket_domain::ports::TicketStore;
+use loket_domain::ports::{Quarantined, RawMailStore, TicketStore};
 use loket_domain::sop::{ItemKind, StepKind};
 use loket_tests::{Scratch, sent_mail, unique_name};
 use serde_json::{Value, json};
@@ -748,4 +748,94 @@ async fn console_report_shows_service_a_against_its_eight_hour_standard() {
     );
     assert!(report.html.contains("Pemanfaatan Jaringan Intra Pemerintah"), "{}", report.html);
     assert_escaped(&report, "report");
+}
+
+#[tokio::test]
+async fn console_quarantine_lists_opens_and_releases_set_aside_mail() {
+    let api = api("pangkalpinang").await;
+    let helpdesk = sign_in(&api, &member(&api, Role::Helpdesk), &[Role::Helpdesk]).await;
+    let teknisi = sign_in(&api, &member(&api, Role::Teknisi), &[Role::Teknisi]).await;
+    let id = unique_name("quarantined").to_lowercase();
+    let raw_key = format!("raw/{id}");
+    let raw = "From: Sari Dewi <sari@dinkes.pangkalpinangkota.go.id>\r\nTo: layanan@kominfo.pangkalpinangkota.go.id\r\n\
+               Subject: Undeliverable: laporan ke BKN <script>alert(1)</script>\r\nMessage-ID: <q-1@dinkes>\r\n\
+               Content-Type: text/plain\r\n\r\nEmail kami ke BKN gagal terkirim sejak pagi. Mohon dicek.\r\n";
+    api.files.put(&raw_key, raw.as_bytes().to_vec(), "message/rfc822").await.expect("raw mail");
+    let record = Quarantined {
+        id: id.clone(),
+        at: Timestamp::now(),
+        reason: "bounce: bounce subject 'undeliverable'; not about a mail we sent".into(),
+        raw_key,
+        from: "sari@dinkes.pangkalpinangkota.go.id".into(),
+        subject: "Undeliverable: laporan ke BKN <script>alert(1)</script> \u{202E}".into(),
+        released_as: None,
+    };
+    api.store.quarantine(&record).await.expect("quarantine");
+    let day = record.day();
+
+    // The list: for the Helpdesk, escaped; not for a technician (no link, 403).
+    let list = console(&api, "GET", "/konsol/karantina", Some(&helpdesk), None).await;
+    assert_eq!(list.status, 200, "{}", list.html);
+    assert_escaped(&list, "quarantine list");
+    assert!(list.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", list.html);
+    assert!(list.html.contains(&format!("/konsol/karantina/{day}/{id}\">Lihat email</a>")), "{}", list.html);
+    assert!(list.html.contains(">Karantina</a>"));
+    let refused = console(&api, "GET", "/konsol/karantina", Some(&teknisi), None).await;
+    assert_eq!(refused.status, 403);
+    assert!(!refused.html.contains(">Karantina</a>"));
+    let raw_path = format!("/konsol/karantina/{day}/{id}");
+    assert_eq!(console(&api, "GET", &raw_path, Some(&teknisi), None).await.status, 403);
+
+    // The raw message, through a short-lived link, as a download.
+    let opened = console(&api, "GET", &raw_path, Some(&helpdesk), None).await;
+    assert_eq!(opened.status, 303, "{}", opened.html);
+    let file = loket_tests::http_bytes("GET", &opened.location, &[], b"");
+    assert_eq!((file.status, file.body.as_slice()), (200, raw.as_bytes()));
+    assert!(file.header("content-disposition").unwrap_or_default().starts_with("attachment;"));
+    for missing in [format!("/konsol/karantina/{day}/nope"), format!("/konsol/karantina/2026-13-45/{id}")] {
+        assert_eq!(console(&api, "GET", &missing, Some(&helpdesk), None).await.status, 404, "{missing}");
+    }
+
+    // A ticket from it: the entry form comes filled in from the mail.
+    let form = console(&api, "GET", &format!("/konsol/baru?karantina={day}/{id}"), Some(&helpdesk), None).await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    assert_escaped(&form, "entry from quarantine");
+    for expected in [
+        "value=\"Sari Dewi\"",
+        "value=\"sari@dinkes.pangkalpinangkota.go.id\"",
+        "gagal terkirim sejak pagi",
+        "<option value=\"email\" selected>",
+        &format!("name=\"karantina\" value=\"{day}/{id}\""),
+    ] {
+        assert!(form.html.contains(expected), "{expected}\n{}", form.html);
+    }
+    let created = console(
+        &api,
+        "POST",
+        "/konsol/baru",
+        Some(&helpdesk),
+        Some(form_encode(&[
+            ("csrf", &csrf_of(&form.html)),
+            ("kunci", &unique_name("fromquarantine")),
+            ("karantina", &format!("{day}/{id}")),
+            ("saluran", "email"),
+            ("layanan", "gangguan-internet-disposisi"),
+            ("nama", "Sari Dewi"),
+            ("unit", "Dinas Kesehatan"),
+            ("email", "sari@dinkes.pangkalpinangkota.go.id"),
+            ("perihal", "Email ke BKN gagal terkirim"),
+            ("uraian", "Email kami ke BKN gagal terkirim sejak pagi."),
+        ])),
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.html);
+    let number = created.location.split("/tiket/").nth(1).and_then(|r| r.split('?').next()).expect("number");
+    let ticket = api.store.get(&number.parse().expect("number")).await.expect("ticket");
+    assert_eq!(ticket.channel, loket_domain::ticket::Channel::Email);
+    let list = console(&api, "GET", "/konsol/karantina", Some(&helpdesk), None).await;
+    assert!(
+        list.html.contains(&format!("Sudah menjadi tiket <a href=\"http://127.0.0.1:9/staf/konsol/tiket/{number}\">")),
+        "{}",
+        list.html
+    );
 }

@@ -173,7 +173,7 @@ async fn a_comment_needs_the_csrf_field_and_a_confirmation_moves_the_step() {
             name: "s.pdf".into(),
             content_type: "application/pdf".into(),
             size: 1,
-            key: "k".into(),
+            key: format!("{}s.pdf", loket_domain::ticket::staff_document_prefix(&ticket.number)),
             uploaded_at: Timestamp::now(),
             public: true,
         }];

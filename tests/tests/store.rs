@@ -26,7 +26,8 @@ async fn env() -> Env {
     schema::create_table(&client, &table).await.expect("create table");
     let catalog = Catalog::embedded().expect("catalog");
     let agency = Agency::embedded("pangkalpinang", &catalog).expect("agency");
-    Env { store: DynamoTicketStore::new(client, table, catalog.clone()), catalog, agency }
+    let store = DynamoTicketStore::new(client, table, catalog.clone()).in_zone(agency.calendar.time_zone().clone());
+    Env { store, catalog, agency }
 }
 
 impl Env {
@@ -246,6 +247,17 @@ async fn a_requesters_tickets_newest_first() {
     let mine = env.store.by_requester("PIC@opd.go.id", 10).await.expect("lookup");
     let numbers: Vec<&TicketNumber> = mine.iter().map(|t| &t.number).collect();
     assert_eq!(numbers, vec![&second.number, &first.number]);
+}
+
+#[tokio::test]
+async fn a_ticket_counts_in_its_local_month() {
+    let env = env().await;
+    // 1 February 2026, 03:00 WIB is still 31 January in UTC.
+    let at: Timestamp = "2026-01-31T20:00:00Z".parse().expect("time");
+    let number = env.created("month-1", "gangguan-internet-disposisi", "sari@dinkes.example.go.id", at).await.number;
+    let numbers = |tickets: Vec<Ticket>| tickets.into_iter().map(|t| t.number).collect::<Vec<_>>();
+    assert_eq!(numbers(env.store.opened_in_month(2026, 2).await.expect("february")), vec![number]);
+    assert!(env.store.opened_in_month(2026, 1).await.expect("january").is_empty());
 }
 
 #[tokio::test]

@@ -139,3 +139,49 @@ fn every_function_is_a_workspace_binary_with_its_environment() {
         }
     }
 }
+
+/// Every string under `value`.
+fn strings_in(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| strings_in(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings_in(v, out)),
+        _ => {}
+    }
+}
+
+fn sources_under(dir: &Path, out: &mut String) {
+    for entry in std::fs::read_dir(dir).expect("source folder").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sources_under(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push_str(&std::fs::read_to_string(&path).expect("source"));
+        }
+    }
+}
+
+#[test]
+fn each_function_may_query_exactly_the_indexes_its_code_queries() {
+    // The store methods that read an index (`shared/aws/src/dynamo/store.rs`).
+    const QUERIES: [(&str, &str); 5] = [
+        (".queue(", "by_queue"),
+        (".by_requester(", "by_requester"),
+        (".opened_in_month(", "by_month"),
+        (".due(", "by_due"),
+        (".pending_mail(", "by_outbox"),
+    ];
+    let template = template();
+    for (name, resource) in resources_of_type(&template, "AWS::Serverless::Function") {
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"].as_str().expect("binary");
+        let mut source = String::new();
+        sources_under(&root().join(format!("functions/{binary}/src")), &mut source);
+        let queried: BTreeSet<&str> =
+            QUERIES.iter().filter(|(call, _)| source.contains(call)).map(|(_, index)| *index).collect();
+        let mut strings = Vec::new();
+        strings_in(&resource["Properties"]["Policies"], &mut strings);
+        let granted: BTreeSet<&str> =
+            strings.iter().filter_map(|s| s.split_once("/index/").map(|(_, index)| index)).collect();
+        assert_eq!(granted, queried, "{name}: indexes granted (left) and queried by {binary} (right)");
+    }
+}

@@ -12,7 +12,7 @@ use aws_lambda_events::event::ses::{SimpleEmailEvent, SimpleEmailReceipt};
 use jiff::Timestamp;
 use loket_domain::mail::classify::{Classification, MailClass, Us, Verdict, Verdicts, classify, from_address};
 use loket_domain::mail::compose::{Composer, Links};
-use loket_domain::mail::intake::{ThreadedBy, confirms, pick_procedure, reply_text, thread_candidates};
+use loket_domain::mail::intake::{ThreadedBy, confirms, only_thanks, pick_procedure, reply_text, thread_candidates};
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
 use loket_domain::ports::{
     Claim, ClaimToken, Created, IoError, Mailer, Outcome, Quarantined, RawMail, RawMailStore, StoreError, TicketStore,
@@ -161,7 +161,19 @@ where
             finish(deps, &claim, Outcome::new("dropped", None, why(&reason))).await
         }
         MailClass::Bounce { original, delayed: false } => {
-            bounce(deps, &claim, &message, &original, &why(&reason), now).await
+            match bounce(deps, &claim, &message, &original, &why(&reason), now).await? {
+                Some(outcome) => Ok(outcome),
+                // Only the subject said so, and no mail system sent it: a person may have
+                // written about their own failed mail. Kept for staff, not dropped.
+                None if reason.starts_with("bounce subject") => {
+                    let reason = format!("{}; not about a mail we sent", why(&reason));
+                    set_aside(deps, &claim, ses_id, &raw_key, &from, &subject, &reason, now).await
+                }
+                None => {
+                    let reason = format!("{}; not about a mail we sent", why(&reason));
+                    finish(deps, &claim, Outcome::new("dropped", None, reason)).await
+                }
+            }
         }
         MailClass::Person { .. } => {
             person(deps, &claim, &message, verdicts, &from, &subject, &raw_key, &why(&reason), now).await
@@ -216,6 +228,7 @@ async fn set_aside<S: TicketStore, R, M>(
         raw_key: raw_key.to_string(),
         from: from.to_string(),
         subject: subject.chars().take(300).collect(),
+        released_as: None,
     };
     deps.store.quarantine(&record).await?;
     finish(deps, claim, Outcome::new("quarantined", None, reason)).await
@@ -296,7 +309,7 @@ async fn bounce<S, R, M>(
     original: &[String],
     reason: &str,
     now: Timestamp,
-) -> Result<Outcome, IntakeError>
+) -> Result<Option<Outcome>, IntakeError>
 where
     S: TicketStore + Sync,
 {
@@ -311,7 +324,12 @@ where
             .strip_prefix(&format!("loket.{number}."))
             .and_then(|r| r.rsplit_once('.'))
             .map(|(k, _)| k.to_string());
-        let Ok(ticket) = deps.store.get(&number).await else { continue };
+        let ticket = match deps.store.get(&number).await {
+            Ok(ticket) => ticket,
+            Err(StoreError::NotFound) => continue,
+            // A store fault is retried: the bounce must reach its ticket.
+            Err(e) => return Err(e.into()),
+        };
         if let Some(key) = &key {
             deps.store.mark_failed(&number, key, reason).await?;
         }
@@ -321,9 +339,9 @@ where
             wf.record(&ticket, EventKind::DeliveryFailed, &Actor::system(), Some(note), message_id(message), now);
         let outcome = Outcome::new("appended", Some(number), reason.to_string());
         deps.store.apply(&applied, ticket.version, &[], Some((claim, &outcome))).await?;
-        return Ok(outcome);
+        return Ok(Some(outcome));
     }
-    finish(deps, claim, Outcome::new("dropped", None, format!("{reason}; not about a mail we sent"))).await
+    Ok(None)
 }
 
 /// Attachments worth keeping, stored under the message's own prefix.
@@ -423,22 +441,52 @@ where
         if !skipped.is_empty() {
             text_with_notes.push_str(&format!("\n\n[Lampiran tidak disimpan: {}]", skipped.join("; ")));
         }
-        if !ticket.status.is_closed()
-            && let Some(member) = deps.agency.staff_by_email(from)
-        {
-            return staff_reply(deps, claim, message, verdicts, member, &ticket, &body, reason, now).await;
-        }
         let actor = mail_actor(from, message);
-        let action = if ticket.status.is_closed() {
-            Action::Reopen { reason: if text.is_empty() { subject.to_string() } else { text.clone() } }
-        } else {
-            let from_requester = ticket.requester.email.as_deref() == Some(from);
-            Action::RequesterReply {
+        let from_requester = ticket.requester.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(from));
+        if let Some(member) = deps.agency.staff_by_email(from) {
+            if !ticket.status.is_closed() {
+                return staff_reply(deps, claim, message, verdicts, member, &ticket, &body, reason, now).await;
+            }
+            // Staff mail on a closed ticket is an internal note: staff reopen in the console,
+            // with a reason, not by replying.
+            let staff = Actor::staff(&member.as_ref(), member.roles.clone());
+            let why = format!("{reason}; staff note on a closed ticket");
+            return record_only(
+                deps,
+                claim,
+                message,
+                verdicts,
+                &ticket,
+                (EventKind::Note, &staff),
+                text_with_notes,
+                &why,
+                now,
+            )
+            .await;
+        }
+        if ticket.status.is_closed() && only_thanks(&text) {
+            // "Terima kasih" to the closing mail: kept on the ticket, which stays closed.
+            let why = format!("{reason}; thanks on a closed ticket, not reopened");
+            return record_only(deps, claim, message, verdicts, &ticket, (EventKind::Comment, &actor), text, &why, now)
+                .await;
+        }
+        let action = if !ticket.status.is_closed() {
+            Some(Action::RequesterReply {
                 text: if text_with_notes.trim().is_empty() { subject.to_string() } else { text_with_notes },
                 documents,
                 confirms: from_requester && confirms(&text),
                 mail_in: message_id(message),
-            }
+            })
+        } else if from_requester {
+            Some(Action::Reopen { reason: if text.is_empty() { subject.to_string() } else { text.clone() } })
+        } else {
+            // Someone else (a colleague in copy) writing on a closed ticket: a new request
+            // that links the old one, not a reopened ticket.
+            None
+        };
+        let Some(action) = action else {
+            related.push(ticket.number.clone());
+            return new_request(deps, claim, message, verdicts, from, subject, &body, related, reason, now).await;
         };
         match wf.apply(&ticket, &actor, action, ticket.version, now) {
             Ok(mut applied) => {
@@ -586,6 +634,11 @@ where
             Some("Anda tidak memegang peran untuk langkah ini".to_string())
         } else if verdicts.dkim != Some(Verdict::Pass) && verdicts.spf != Some(Verdict::Pass) {
             Some("email tidak lolos pemeriksaan keaslian (DKIM/SPF)".to_string())
+        } else if verdicts.dmarc == Some(Verdict::Fail) {
+            // DKIM or SPF passed for some domain, but not for the one in From: (the sender's
+            // domain publishes DMARC and this mail fails it). Without a DMARC policy (GRAY),
+            // the DKIM/SPF pass above is what there is.
+            Some("email tidak lolos pemeriksaan DMARC domain pengirim".to_string())
         } else {
             match deps.keys.find_decision_code(body, &ticket.number, &step.id) {
                 None => Some("kode keputusan tidak ditemukan atau tidak sah".to_string()),
@@ -637,6 +690,38 @@ where
             deps.store.apply(&applied, ticket.version, &[], Some((claim, &outcome))).await?;
             Ok(outcome)
         }
+    }
+}
+
+/// Records a mail on a ticket as one event without moving it (a staff note or a
+/// requester's thanks on a closed ticket). A requester's comment is shown to them.
+#[allow(clippy::too_many_arguments)]
+async fn record_only<S, R, M>(
+    deps: &Deps<S, R, M>,
+    claim: &ClaimToken,
+    message: &Message<'_>,
+    verdicts: &Verdicts,
+    ticket: &Ticket,
+    (kind, actor): (EventKind, &Actor),
+    text: String,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Outcome, IntakeError>
+where
+    S: TicketStore + Sync,
+{
+    let wf = Workflow::new(&deps.catalog, &deps.agency);
+    let text = if text.trim().is_empty() { "(tanpa isi)".to_string() } else { text };
+    let mut applied = wf.record(ticket, kind, actor, Some(text), message_id(message), now);
+    applied.event.internal = kind == EventKind::Note;
+    applied.event.mail_auth = verdicts.summary();
+    let outcome = Outcome::new("appended", Some(ticket.number.clone()), reason.to_string());
+    match deps.store.apply(&applied, ticket.version, &[], Some((claim, &outcome))).await {
+        Ok(()) => Ok(outcome),
+        Err(StoreError::Conflict(_)) => {
+            Err(IntakeError::Retryable(format!("ticket {} changed meanwhile", ticket.number)))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

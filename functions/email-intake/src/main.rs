@@ -18,7 +18,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ..Limits::default()
     };
     let deps = Deps {
-        store: DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&config), var("TABLE_NAME")?, catalog.clone()),
+        store: DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&config), var("TABLE_NAME")?, catalog.clone())
+            .in_zone(agency.calendar.time_zone().clone()),
         raw: S3RawMailStore::new(aws_sdk_s3::Client::new(&config), var("MAIL_BUCKET")?),
         mailer: SesMailer::new(aws_sdk_ses::Client::new(&config), agency.service_address.clone()),
         keys: settings::thread_keys()?,

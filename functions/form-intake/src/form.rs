@@ -89,12 +89,7 @@ pub fn validate<S, M>(deps: &Deps<S, M>, s: &Submission) -> Problems {
         problems.insert("nama", "Nama paling panjang 120 karakter.".into());
     }
     let email = s.email.trim();
-    let valid_email = email.len() <= 200
-        && email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
-        && !email.contains(char::is_whitespace)
-        && email.matches('@').count() == 1;
+    let valid_email = loket_domain::ticket::plausible_email(email);
     if email.is_empty() {
         problems.insert("email", "Alamat email wajib diisi; tanda terima dan kabar tiket dikirim ke sana.".into());
     } else if !valid_email {
@@ -114,6 +109,12 @@ pub fn validate<S, M>(deps: &Deps<S, M>, s: &Submission) -> Problems {
         problems.insert("uraian", "Uraian paling panjang 5.000 karakter.".into());
     }
     if let Some(procedure) = deps.catalog.get(&s.layanan) {
+        // Only the service's own fields: anything else could pre-fill what a staff step
+        // must enter, or swell the ticket.
+        if let Some(unknown) = s.fields.keys().find(|k| !procedure.fields.iter().any(|f| f.id.as_deref() == Some(k))) {
+            let shown: String = unknown.chars().take(40).collect();
+            problems.insert("fields", format!("Isian \"{shown}\" tidak dikenal untuk layanan ini."));
+        }
         for field in &procedure.fields {
             let Some(id) = field.id.as_deref() else { continue };
             let value = s.fields.get(id).map(|v| v.trim()).unwrap_or_default();

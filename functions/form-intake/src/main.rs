@@ -12,7 +12,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let (catalog, agency) = settings::agency()?;
     let config = loket_aws::config::sdk_config().await;
     let deps = Deps {
-        store: DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&config), var("TABLE_NAME")?, catalog.clone()),
+        store: DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&config), var("TABLE_NAME")?, catalog.clone())
+            .in_zone(agency.calendar.time_zone().clone()),
         mailer: SesMailer::new(aws_sdk_ses::Client::new(&config), agency.service_address.clone()),
         keys: settings::thread_keys()?,
         links: settings::links()?,

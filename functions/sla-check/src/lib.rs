@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::{SignedDuration, Timestamp};
 use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::thread::ThreadKeys;
-use loket_domain::ports::{Claim, ClaimToken, Mailer, Outcome, StoreError, TicketStore};
+use loket_domain::ports::{Claim, ClaimToken, IoError, Mailer, Outcome, StoreError, TicketStore};
 use loket_domain::sla::{DueAlert, due_alerts, record_handled};
 use loket_domain::ticket::{StaffRef, Ticket};
 use loket_domain::{Agency, Catalog};
@@ -171,7 +171,9 @@ where
 }
 
 /// Sends outbox mail left pending by a function that stopped between its write and its
-/// send (never lost: the write and the mail were one transaction).
+/// send (never lost: the write and the mail were one transaction). Each resend runs under
+/// a claim, so two sweeps at once send it once; a mail SES refuses for good is marked
+/// failed (kept, out of the outbox) instead of being tried every minute.
 async fn resend_outbox<S, M>(deps: &Deps<S, M>, now: Timestamp) -> Result<usize, SweepError>
 where
     S: TicketStore + Sync,
@@ -186,14 +188,34 @@ where
         if pending_is_recent(&pending.mail.raw, now) {
             continue;
         }
+        let (number, key) = (&pending.number, &pending.mail.key);
+        let token = match deps.store.claim(&format!("resend:{number}:{key}"), now).await? {
+            Claim::Fresh(token) => token,
+            Claim::InProgress => continue,
+            // Sent by an earlier sweep whose record did not stick: record it, never resend.
+            Claim::Done(outcome) => {
+                if outcome.kind == "sent" {
+                    deps.store.mark_sent(number, key, &outcome.reason).await?;
+                }
+                continue;
+            }
+        };
         match deps.mailer.send(&pending.mail).await {
             Ok(ses_id) => {
-                deps.store.mark_sent(&pending.number, &pending.mail.key, &ses_id).await?;
+                let recorded = deps.store.mark_sent(number, key, &ses_id).await;
+                // The claim says it went out whatever became of that record, so a later
+                // sweep records it instead of sending it again.
+                deps.store.finish(&token, &Outcome::new("sent", Some(number.clone()), ses_id)).await?;
+                recorded?;
                 sent += 1;
             }
-            Err(e) => {
-                tracing::error!(ticket = %pending.number, key = %pending.mail.key, error = %e, "outbox mail still not sent")
+            Err(IoError::Rejected(why)) => {
+                tracing::error!(ticket = %number, key = %key, error = %why, "outbox mail refused by SES; marked failed");
+                deps.store.mark_failed(number, key, &why).await?;
+                deps.store.finish(&token, &Outcome::new("failed", Some(number.clone()), why)).await?;
             }
+            // The claim's lease runs out; a later sweep tries again.
+            Err(e) => tracing::error!(ticket = %number, key = %key, error = %e, "outbox mail still not sent"),
         }
     }
     Ok(sent)

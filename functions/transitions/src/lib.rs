@@ -33,7 +33,9 @@ use loket_domain::mail::thread::{ThreadKeys, token_hash};
 use loket_domain::ports::{
     Claim, Created, Mailer, RawMailStore, StoreError, TicketStore, create_and_send, send_recorded,
 };
-use loket_domain::ticket::{Actor, Channel, Document, Requester, StaffRef, Ticket, TicketNumber};
+use loket_domain::ticket::{
+    Actor, Channel, Document, Requester, StaffRef, Ticket, TicketNumber, staff_document_prefix,
+};
 use loket_domain::workflow::{Action, NewTicket, TransitionError, Workflow};
 use loket_domain::{Agency, Catalog, Role};
 use serde::{Deserialize, Serialize};
@@ -466,7 +468,7 @@ pub(crate) async fn store_document<S, R: RawMailStore, M>(
     };
     let kind: String = body.kind.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(48).collect();
     let safe_name = safe_name(&body.name);
-    let key = format!("attachments/tickets/{number}/{}-{safe_name}", now.as_millisecond());
+    let key = format!("{}{}-{safe_name}", staff_document_prefix(number), now.as_millisecond());
     let size = bytes.len() as u64;
     if let Err(e) = deps.files.put(&key, bytes, content_type).await {
         tracing::error!(error = %e, "document upload failed");
@@ -531,8 +533,10 @@ where
             "Hanya Helpdesk atau Koordinator yang dapat mencatat permohonan.",
         );
     }
-    if body.channel == Channel::Email || body.channel == Channel::Web {
-        return bad_request("Saluran harus surat, WhatsApp, atau telepon.");
+    // Mail normally arrives by itself; staff enter one that did not (forwarded to them,
+    // or set aside in quarantine). The web form is the requester's own.
+    if body.channel == Channel::Web {
+        return bad_request("Saluran harus surat, WhatsApp, telepon, atau email.");
     }
     let mut problems = Vec::new();
     if body.key.trim().len() < 8 {
@@ -548,7 +552,7 @@ where
         problems.push(("subject", "Perihal wajib diisi."));
     }
     let email = body.email.as_deref().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty());
-    if email.as_deref().is_some_and(|e| !e.contains('@') || e.len() > 200) {
+    if email.as_deref().is_some_and(|e| !loket_domain::ticket::plausible_email(e)) {
         problems.push(("email", "Alamat email tidak valid."));
     }
     if !deps.agency.procedures.contains(&body.procedure) && body.procedure != deps.agency.triage {

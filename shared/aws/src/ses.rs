@@ -38,10 +38,13 @@ impl Mailer for SesMailer {
                 SdkError::ServiceError(service) => {
                     let code = service.err().code().unwrap_or("unknown").to_string();
                     let message = service.err().message().unwrap_or_default().to_string();
-                    if matches!(code.as_str(), "Throttling" | "ServiceUnavailable" | "InternalFailure") {
-                        IoError::Unavailable(format!("send: {code}: {message}"))
-                    } else {
+                    // Refused for good: this message or its addresses (a failed mail is kept
+                    // as failed). Anything else (throttling, a paused account, a permission
+                    // or configuration fault) is retried once it is fixed, never dropped.
+                    if matches!(code.as_str(), "MessageRejected" | "InvalidParameterValue") {
                         IoError::Rejected(format!("send: {code}: {message}"))
+                    } else {
+                        IoError::Unavailable(format!("send: {code}: {message}"))
                     }
                 }
                 _ => IoError::Unavailable(format!("send: {err}")),

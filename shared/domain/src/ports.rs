@@ -62,6 +62,16 @@ pub struct Quarantined {
     pub raw_key: String,
     pub from: String,
     pub subject: String,
+    /// The ticket staff made from it, if they did.
+    #[serde(default)]
+    pub released_as: Option<TicketNumber>,
+}
+
+impl Quarantined {
+    /// The day it is filed under (UTC), as `quarantined` takes it.
+    pub fn day(&self) -> String {
+        self.at.strftime("%Y-%m-%d").to_string()
+    }
 }
 
 /// The outcome of creating a ticket under an idempotency key.
@@ -192,6 +202,17 @@ pub trait TicketStore {
     /// Keeps a record of a quarantined message (its raw bytes stay in the mail bucket).
     fn quarantine(&self, record: &Quarantined) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The messages quarantined on one UTC day (`YYYY-MM-DD`, `Quarantined::day`).
+    fn quarantined(&self, day: &str) -> impl Future<Output = Result<Vec<Quarantined>, StoreError>> + Send;
+
+    /// Records that staff made ticket `number` from a quarantined message.
+    fn release_quarantined(
+        &self,
+        day: &str,
+        id: &str,
+        number: &TicketNumber,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Counts one more new ticket from a sender in the current hour; returns the count.
     fn count_sender(&self, sender: &str, now: Timestamp) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
@@ -307,6 +328,14 @@ pub async fn send_recorded<S: TicketStore, M: Mailer>(
             Ok(provider_id) => {
                 if let Err(e) = store.mark_sent(number, &mail.key, &provider_id).await {
                     tracing::error!(ticket = %number, key = %mail.key, error = %e, "mail sent but not recorded");
+                }
+            }
+            Err(IoError::Rejected(why)) => {
+                // Refused for good (an address SES cannot take): kept as failed, out of the
+                // outbox, so the minute sweep does not try it forever.
+                tracing::error!(ticket = %number, key = %mail.key, error = %why, "mail refused; marked failed");
+                if let Err(e) = store.mark_failed(number, &mail.key, &why).await {
+                    tracing::error!(ticket = %number, key = %mail.key, error = %e, "refused mail not recorded");
                 }
             }
             Err(e) => {

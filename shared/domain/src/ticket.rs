@@ -133,6 +133,54 @@ pub struct StaffRef {
     pub email: String,
 }
 
+/// Whether `email` looks like an address mail can be sent to: one `@`, a local part, a
+/// dotted domain, no spaces, at most 200 bytes. (Whether it exists, only a bounce tells.)
+pub fn plausible_email(email: &str) -> bool {
+    email.len() <= 200
+        && email.matches('@').count() == 1
+        && !email.contains(char::is_whitespace)
+        && !email.contains(['<', '>', ',', ';', '"'])
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains("..")
+        })
+}
+
+#[cfg(test)]
+mod email_tests {
+    use super::plausible_email;
+
+    #[test]
+    fn plausible_addresses() {
+        for good in ["sari@dinkes.pangkalpinangkota.go.id", "a.b+c@x.id"] {
+            assert!(plausible_email(good), "{good}");
+        }
+        for bad in [
+            "budi@",
+            "@x.id",
+            "a@b",
+            "a@@b.id",
+            "a b@c.id",
+            "a@b..id",
+            "a@.b.id",
+            "a@b.id.",
+            "<a@b.id>",
+            "a@b.id, c@d.id",
+        ] {
+            assert!(!plausible_email(bad), "{bad}");
+        }
+    }
+}
+
+/// Where the files staff upload to a ticket are kept (S3 key prefix); the only documents
+/// a staff action may cite.
+pub fn staff_document_prefix(number: &TicketNumber) -> String {
+    format!("attachments/tickets/{number}/")
+}
+
 /// A file kept with a ticket (in the attachment store; only its key is here).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Document {

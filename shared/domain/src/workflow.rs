@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::agency::Agency;
+use crate::agency::{Agency, StaffMember};
 use crate::escalation::AlertPlan;
 use crate::roles::Role;
 use crate::sop::{Catalog, EndKind, Goto, ItemKind, Milestone, Procedure, Step, StepId, StepKind};
 use crate::ticket::{
     Actor, ActorKind, Channel, CurrentStep, Document, Event, EventKind, Requester, ServiceClock, StaffRef, Status,
-    StepRecord, Ticket, TicketNumber, WaitReason, Waiting,
+    StepRecord, Ticket, TicketNumber, WaitReason, Waiting, staff_document_prefix,
 };
 
 /// What an actor asks to do with a ticket.
@@ -129,6 +129,10 @@ pub enum TransitionError {
     EmptyText,
     #[error("the ticket's step {0} is not in its procedure")]
     Corrupt(String),
+    #[error("'{0}' is not in the agency's staff directory")]
+    UnknownStaff(String),
+    #[error("document {key} was not uploaded to this ticket")]
+    ForeignDocument { key: String },
 }
 
 impl TransitionError {
@@ -150,6 +154,8 @@ impl TransitionError {
             TransitionError::NotTriage { .. } => "not_triage",
             TransitionError::EmptyText => "empty_text",
             TransitionError::Corrupt(_) => "corrupt_ticket",
+            TransitionError::UnknownStaff(_) => "unknown_staff",
+            TransitionError::ForeignDocument { .. } => "foreign_document",
         }
     }
 
@@ -185,6 +191,10 @@ impl TransitionError {
             TransitionError::NotTriage { .. } => "Langkah ini bukan langkah pemilahan (triase).".into(),
             TransitionError::EmptyText => "Isi pesan tidak boleh kosong.".into(),
             TransitionError::Corrupt(_) => "Data tiket tidak sesuai dengan SOP-nya. Hubungi admin.".into(),
+            TransitionError::UnknownStaff(_) => "Petugas tidak dikenal.".into(),
+            TransitionError::ForeignDocument { .. } => {
+                "Dokumen tidak ditemukan pada tiket ini. Unggah dokumen melalui tiket ini lalu coba lagi.".into()
+            }
         }
     }
 }
@@ -360,7 +370,7 @@ impl<'w> Workflow<'w> {
                 if current.is_decision() {
                     return Err(TransitionError::DecisionRequired { step });
                 }
-                draft.take_inputs(fields, &documents);
+                draft.take_inputs(actor, fields, &documents)?;
                 draft.check_required(current)?;
                 let milestone = current.milestone;
                 draft.finish_step(current, actor, None);
@@ -388,7 +398,7 @@ impl<'w> Workflow<'w> {
                 if chosen.reason_required && reason.is_none() {
                     return Err(TransitionError::ReasonRequired { outcome: chosen.id.clone() });
                 }
-                draft.take_inputs(fields, &documents);
+                draft.take_inputs(actor, fields, &documents)?;
                 draft.check_required(current)?;
                 draft.finish_step(current, actor, Some(chosen.id.clone()));
                 if let Some(m) = chosen.milestone.or(current.milestone) {
@@ -427,6 +437,15 @@ impl<'w> Workflow<'w> {
             }
             Action::Assign { to, note } => {
                 require_staff(actor, &dispatchers_and_performers(procedure, ticket))?;
+                // Only people in the directory, as the directory has them: a client's name
+                // or address for an id is never mailed.
+                let to = self
+                    .agency
+                    .staff
+                    .iter()
+                    .find(|m| m.id == to.id)
+                    .map(StaffMember::as_ref)
+                    .ok_or_else(|| TransitionError::UnknownStaff(to.id.clone()))?;
                 draft.ticket.assignee = Some(to.clone());
                 draft.effects.push(Effect::NotifyAssignee { staff: to.clone() });
                 let text = match note {
@@ -592,14 +611,33 @@ impl Draft<'_> {
         procedure.step(requested).ok_or_else(|| TransitionError::Corrupt(requested.to_string()))
     }
 
-    fn take_inputs(&mut self, fields: BTreeMap<String, String>, documents: &[Document]) {
+    /// Adds a step's fields and documents. Staff may cite only documents uploaded to this
+    /// ticket (`staff_document_prefix`): a key from a client is never trusted to point at
+    /// another ticket's files or a requester's upload.
+    fn take_inputs(
+        &mut self,
+        actor: &Actor,
+        fields: BTreeMap<String, String>,
+        documents: &[Document],
+    ) -> Result<(), TransitionError> {
+        if actor.kind == ActorKind::Staff {
+            let prefix = staff_document_prefix(&self.ticket.number);
+            if let Some(foreign) = documents.iter().find(|d| !d.key.starts_with(&prefix) || d.key.contains("..")) {
+                return Err(TransitionError::ForeignDocument { key: foreign.key.clone() });
+            }
+        }
         for (k, v) in fields {
             let v = v.trim().to_string();
             if !v.is_empty() {
                 self.ticket.fields.insert(k, v);
             }
         }
-        self.ticket.documents.extend(documents.iter().cloned());
+        for document in documents {
+            if !self.ticket.documents.iter().any(|d| d.key == document.key) {
+                self.ticket.documents.push(document.clone());
+            }
+        }
+        Ok(())
     }
 
     fn check_required(&self, step: &Step) -> Result<(), TransitionError> {

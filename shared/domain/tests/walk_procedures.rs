@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
 use loket_domain::sop::{EndKind, Goto, ItemKind, Milestone, Procedure, StepKind};
-use loket_domain::ticket::{Actor, ActorKind, Channel, Document, Requester, StaffRef, Status};
+use loket_domain::ticket::{Actor, ActorKind, Channel, Document, Requester, StaffRef, Status, staff_document_prefix};
 use loket_domain::workflow::{Action, Effect, NewTicket, TransitionError};
 use loket_domain::{Agency, Catalog, Role, Ticket, TicketNumber, Workflow};
 
@@ -36,13 +36,13 @@ fn requester() -> Requester {
     }
 }
 
-fn document(kind: &str, at: Timestamp) -> Document {
+fn document(number: &TicketNumber, kind: &str, at: Timestamp) -> Document {
     Document {
         kind: kind.into(),
         name: format!("{kind}.pdf"),
         content_type: "application/pdf".into(),
         size: 1234,
-        key: format!("attachments/{kind}.pdf"),
+        key: format!("{}{kind}.pdf", staff_document_prefix(number)),
         uploaded_at: at,
         public: true,
     }
@@ -76,12 +76,14 @@ fn open(wf: &Workflow<'_>, procedure: &str, at: Timestamp) -> Ticket {
 /// Whatever a step needs to be completed: its required fields and documents.
 fn inputs_for(procedure: &Procedure, step: &str, at: Timestamp) -> (BTreeMap<String, String>, Vec<Document>) {
     let step = procedure.step(step).expect("step");
+    // The number `open` gives.
+    let number = TicketNumber::new(&procedure.service, 2026, 1).expect("number");
     let mut fields = BTreeMap::new();
     let mut documents = Vec::new();
     for item in step.required_items() {
         let id = item.id.clone().expect("required items have ids");
         match item.kind {
-            ItemKind::Document => documents.push(document(&id, at)),
+            ItemKind::Document => documents.push(document(&number, &id, at)),
             ItemKind::Number => {
                 fields.insert(id, "12".into());
             }
@@ -356,12 +358,47 @@ fn the_berita_acara_is_required_before_the_handover_step_closes() {
         step: "berita-acara".into(),
         note: None,
         fields: BTreeMap::new(),
-        documents: vec![document("berita_acara", monday_morning())],
+        documents: vec![document(&ticket.number, "berita_acara", monday_morning())],
     };
     let applied = wf
         .apply(&ticket, &staff(Role::Teknisi), with_doc, ticket.version, monday_morning())
         .expect("with the document");
     assert_eq!(applied.ticket.current_step(), Some("laporan"));
+}
+
+#[test]
+fn staff_may_cite_only_documents_uploaded_to_the_ticket() {
+    let fx = Fixture::new();
+    let wf = fx.wf();
+    let ticket = advance_to(&wf, "jaringan-intra-kota", "berita-acara");
+    let other = TicketNumber::new("JIP", 2026, 50).expect("number");
+    let mut requester_upload = document(&ticket.number, "berita_acara", monday_morning());
+    requester_upload.key = format!("uploads/{}/0123/ktp.jpg", ticket.number);
+    let mut climbing = document(&ticket.number, "berita_acara", monday_morning());
+    climbing.key = format!("{}../../uploads/x.pdf", staff_document_prefix(&ticket.number));
+    for foreign in [document(&other, "berita_acara", monday_morning()), requester_upload, climbing] {
+        let key = foreign.key.clone();
+        let action = Action::Complete {
+            step: "berita-acara".into(),
+            note: None,
+            fields: BTreeMap::new(),
+            documents: vec![foreign],
+        };
+        let err =
+            wf.apply(&ticket, &staff(Role::Teknisi), action, ticket.version, monday_morning()).expect_err("refused");
+        assert_eq!(err.code(), "foreign_document", "{key}");
+        assert!(err.message().contains("tiket ini"));
+    }
+    // The same document cited twice is kept once.
+    let own = document(&ticket.number, "berita_acara", monday_morning());
+    let action = Action::Complete {
+        step: "berita-acara".into(),
+        note: None,
+        fields: BTreeMap::new(),
+        documents: vec![own.clone(), own],
+    };
+    let applied = wf.apply(&ticket, &staff(Role::Teknisi), action, ticket.version, monday_morning()).expect("own");
+    assert_eq!(applied.ticket.documents.iter().filter(|d| d.kind == "berita_acara").count(), 1);
 }
 
 #[test]
@@ -511,12 +548,19 @@ fn notes_are_internal_and_assignments_notify() {
         .expect("note");
     assert!(note.event.internal);
     assert_eq!(note.ticket.current_step(), ticket.current_step());
-    let tech = StaffRef { id: "t-2".into(), name: "Budi".into(), email: "budi@example.go.id".into() };
+    // The directory's name and address count, not the client's.
+    let claimed = StaffRef { id: "budi".into(), name: "Budi".into(), email: "someone@elsewhere.example".into() };
     let assigned = wf
-        .apply(&note.ticket, &staff(Role::Kasi), Action::Assign { to: tech.clone(), note: None }, 2, monday_morning())
+        .apply(&note.ticket, &staff(Role::Kasi), Action::Assign { to: claimed, note: None }, 2, monday_morning())
         .expect("assign");
+    let tech = StaffRef { id: "budi".into(), name: "Budi Teknisi".into(), email: "budi@staf.example.go.id".into() };
     assert_eq!(assigned.ticket.assignee.as_ref(), Some(&tech));
     assert!(assigned.effects.contains(&Effect::NotifyAssignee { staff: tech }));
+    let stranger = StaffRef { id: "mallory".into(), name: "M".into(), email: "m@elsewhere.example".into() };
+    let err = wf
+        .apply(&note.ticket, &staff(Role::Kasi), Action::Assign { to: stranger, note: None }, 2, monday_morning())
+        .expect_err("not in the directory");
+    assert_eq!(err.code(), "unknown_staff");
     let err = wf
         .apply(&ticket, &Actor::requester(&requester()), Action::Note { text: "hi".into() }, 1, monday_morning())
         .expect_err("refused");

@@ -39,7 +39,7 @@ pub fn page<S, R, M>(
             )
         })
         .collect();
-    let channels: String = [("letter", "Surat"), ("whatsapp", "WhatsApp"), ("phone", "Telepon")]
+    let channels: String = [("letter", "Surat"), ("whatsapp", "WhatsApp"), ("phone", "Telepon"), ("email", "Email")]
         .iter()
         .map(|(v, l)| {
             let chosen = values.get("saluran").is_some_and(|x| x == v);
@@ -54,7 +54,7 @@ pub fn page<S, R, M>(
     };
     let html = format!(
         "{problem}<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <input type=\"hidden\" name=\"kunci\" value=\"{key}\">\
+         <input type=\"hidden\" name=\"kunci\" value=\"{key}\">{quarantined}\
          <p><label for=\"saluran\">Masuk melalui</label><br><select id=\"saluran\" name=\"saluran\">{channels}</select></p>\
          <p><label for=\"layanan\">Layanan</label><br><select id=\"layanan\" name=\"layanan\">{services}</select></p>\
          {name}{unit}{email}{phone}{subject}\
@@ -64,6 +64,10 @@ pub fn page<S, R, M>(
         action = escape(&url(deps, "/baru")),
         csrf = escape(&session::csrf(deps, session)),
         key = escape(&key),
+        quarantined = values
+            .get("karantina")
+            .map(|r| format!("<input type=\"hidden\" name=\"karantina\" value=\"{}\">", escape(r)))
+            .unwrap_or_default(),
         name = field("nama", "Nama pemohon", "text", " required maxlength=\"120\""),
         unit = field("unit", "Unit (OPD)", "text", " required maxlength=\"150\""),
         email = field("email", "Email pemohon (untuk tanda terima dan kabar tiket)", "email", " maxlength=\"200\""),
@@ -84,6 +88,7 @@ where
     let channel = match get("saluran").as_str() {
         "letter" => Channel::Letter,
         "whatsapp" => Channel::Whatsapp,
+        "email" => Channel::Email,
         _ => Channel::Phone,
     };
     let body = EnterRequest {
@@ -104,6 +109,13 @@ where
             .ok()
             .and_then(|v| v["number"].as_str().map(str::to_string));
         if let Some(number) = number {
+            // Made from a quarantined mail: the list says which ticket it became.
+            if let Some((day, id)) = f.get("karantina").and_then(|r| r.split_once('/'))
+                && let Ok(number) = number.parse::<loket_domain::ticket::TicketNumber>()
+                && let Err(e) = deps.store.release_quarantined(day, id, &number).await
+            {
+                tracing::warn!(error = %e, "quarantined mail not marked as released");
+            }
             return redirect(&url(deps, &format!("/tiket/{number}?info=baru")));
         }
     }

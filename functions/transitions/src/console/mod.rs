@@ -9,7 +9,9 @@
 //! | GET, POST | `/konsol/tiket/{number}` | a ticket: progress, timeline, the actions my roles may take |
 //! | GET | `/konsol/tiket/{number}/dokumen/{i}` | open one of its documents (a short-lived S3 link) |
 //! | GET | `/konsol/cari?q=` | search by ticket number, unit or requester email |
-//! | GET, POST | `/konsol/baru` | enter a request that came by letter, WhatsApp or phone |
+//! | GET, POST | `/konsol/baru[?karantina=day/id]` | enter a request that came by letter, WhatsApp, phone or mail |
+//! | GET | `/konsol/karantina` | mail set aside in the last 14 days (Helpdesk, Koordinator, Admin) |
+//! | GET | `/konsol/karantina/{day}/{id}` | open one quarantined message (a short-lived S3 link) |
 //! | GET | `/konsol/laporan[.csv]?tahun=&bulan=` | service-level report with charts, or CSV |
 //!
 //! Sign-in: the identity provider (Cognito's hosted UI in AWS, the launcher's dev login
@@ -23,6 +25,7 @@
 pub mod session;
 
 mod entry;
+mod quarantine;
 mod queue;
 mod report;
 mod search;
@@ -80,13 +83,18 @@ pub(crate) fn page<S, R, M>(
             let roles: Vec<&str> = s.roles.iter().map(|r| r.label()).collect();
             format!(
                 "<nav><a href=\"{queue}\">Antrean saya</a> <a href=\"{search}\">Cari</a> <a href=\"{new}\">Permohonan baru</a> \
-                 <a href=\"{report}\">Laporan</a> <span class=\"who\">{name} ({roles})</span> \
+                 <a href=\"{report}\">Laporan</a>{quarantine} <span class=\"who\">{name} ({roles})</span> \
                  <form method=\"post\" action=\"{out}\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                  <button type=\"submit\">Keluar</button></form></nav>",
                 queue = escape(&url(deps, "")),
                 search = escape(&url(deps, "/cari")),
                 new = escape(&url(deps, "/baru")),
                 report = escape(&url(deps, "/laporan")),
+                quarantine = if quarantine::allowed(s) {
+                    format!(" <a href=\"{}\">Karantina</a>", escape(&url(deps, "/karantina")))
+                } else {
+                    String::new()
+                },
                 out = escape(&url(deps, "/keluar")),
                 name = escape(&s.name),
                 roles = escape(&roles.join(", ")),
@@ -262,7 +270,15 @@ where
             ticket::document(deps, &session, number, index).await
         }
         (Method::GET, ["cari"], None) => search::page(deps, &session, query.first("q").unwrap_or_default(), now).await,
-        (Method::GET, ["baru"], None) => entry::page(deps, &session, &BTreeMap::new(), None),
+        (Method::GET, ["baru"], None) => match query.first("karantina") {
+            Some(reference) if quarantine::allowed(&session) => match quarantine::entry_values(deps, reference).await {
+                Some(values) => entry::page(deps, &session, &values, None),
+                None => entry::page(deps, &session, &BTreeMap::new(), Some("Email karantina tidak ditemukan.")),
+            },
+            _ => entry::page(deps, &session, &BTreeMap::new(), None),
+        },
+        (Method::GET, ["karantina"], None) => quarantine::page(deps, &session, now).await,
+        (Method::GET, ["karantina", day, id], None) => quarantine::raw(deps, &session, day, id).await,
         (Method::POST, ["baru"], Some(form)) => entry::post(deps, &session, form, now).await,
         (Method::GET, ["laporan"], None) => {
             report::page(deps, &session, query.first("tahun"), query.first("bulan"), false, now).await

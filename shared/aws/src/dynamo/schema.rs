@@ -12,7 +12,7 @@
 //! | idempotency      | `I#<key>`             | `I`              | TTL `expires_at` |
 //! | number counter   | `C#<service>#<year>`  | `C`              | |
 //! | sender rate      | `L#<address>#<hour>`  | `L`              | TTL |
-//! | quarantine       | `Q#<day>`             | `<message id>`   | |
+//! | quarantine       | `Q#<day>` (UTC)       | `<message id>`   | (read by day for the console) |
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{

@@ -161,6 +161,8 @@ pub struct DynamoTicketStore {
     client: Client,
     table: String,
     catalog: Catalog,
+    /// The agency's zone: the month a ticket is counted in (`by_month`) is its local month.
+    zone: jiff::tz::TimeZone,
 }
 
 static OWNER_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -235,7 +237,14 @@ fn decode_cursor(cursor: Option<&str>) -> Result<Option<Item>, StoreError> {
 impl DynamoTicketStore {
     /// `catalog` tells which roles perform each step (for the queue entries).
     pub fn new(client: Client, table: impl Into<String>, catalog: Catalog) -> DynamoTicketStore {
-        DynamoTicketStore { client, table: table.into(), catalog }
+        DynamoTicketStore { client, table: table.into(), catalog, zone: jiff::tz::TimeZone::UTC }
+    }
+
+    /// Counts tickets in the months of `zone` (the agency's), as the reports and the
+    /// ticket numbers' years do; without it, months are UTC months.
+    pub fn in_zone(mut self, zone: jiff::tz::TimeZone) -> DynamoTicketStore {
+        self.zone = zone;
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -257,7 +266,7 @@ impl DynamoTicketStore {
                 .map(|_| format!("{}#{}", sort_time(ticket.created_at), ticket.number)),
             gsi_due_pk: next_check.map(|_| DUE_PARTITION.to_string()),
             gsi_due_sk: next_check.map(|at| format!("{}#{}", sort_time(at), ticket.number)),
-            gsi_month_pk: format!("M#{}", ticket.created_at.strftime("%Y-%m")),
+            gsi_month_pk: format!("M#{}", ticket.created_at.to_zoned_datetime(self.zone.clone()).strftime("%Y-%m")),
             gsi_month_sk: format!("{}#{}", sort_time(ticket.created_at), ticket.number),
             ticket: ticket.clone(),
         };
@@ -699,7 +708,7 @@ impl TicketStore for DynamoTicketStore {
 
     async fn quarantine(&self, record: &Quarantined) -> Result<(), StoreError> {
         let mut item = to_dynamo(record)?;
-        item.insert(PK.to_string(), s(format!("Q#{}", record.at.strftime("%Y-%m-%d"))));
+        item.insert(PK.to_string(), s(format!("Q#{}", record.day())));
         item.insert(SK.to_string(), s(record.id.clone()));
         item.insert("entity".to_string(), s("quarantine"));
         self.client
@@ -710,6 +719,37 @@ impl TicketStore for DynamoTicketStore {
             .await
             .map(|_| ())
             .map_err(|e| sdk_error("quarantine", e))
+    }
+
+    async fn quarantined(&self, day: &str) -> Result<Vec<Quarantined>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("Q#{day}")));
+        self.query_all(query, "query quarantine").await?.into_iter().map(from_dynamo::<Quarantined>).collect()
+    }
+
+    async fn release_quarantined(&self, day: &str, id: &str, number: &TicketNumber) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("Q#{day}")))
+            .key(SK, s(id))
+            .update_expression("SET released_as = :number")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":number", s(number.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                if is_code(&err, "ConditionalCheckFailedException") {
+                    StoreError::NotFound
+                } else {
+                    sdk_error("release quarantined", err)
+                }
+            })
     }
 
     async fn count_sender(&self, sender: &str, now: Timestamp) -> Result<u64, StoreError> {

@@ -162,9 +162,50 @@ pub fn confirms(reply: &str) -> bool {
     words.iter().take(3).any(|w| YES.contains(w))
 }
 
+/// Whether a reply to a closed ticket only thanks (and so must not reopen it): short, a
+/// word of thanks, and no word saying something is still wrong ("belum", "masih",
+/// "gagal"...). Anything else from the requester reopens the ticket within the window.
+pub fn only_thanks(reply: &str) -> bool {
+    let text = reply.trim().to_lowercase();
+    if text.is_empty() || text.chars().count() > 160 {
+        return false;
+    }
+    let words: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    const THANKS: [&str; 9] = ["terimakasih", "makasih", "trims", "tks", "thanks", "thank", "thx", "nuwun", "suwun"];
+    const TROUBLE: [&str; 21] = [
+        "belum", "tidak", "tak", "masih", "gagal", "error", "eror", "mati", "putus", "lambat", "rusak", "gangguan",
+        "kendala", "masalah", "mohon", "tolong", "not", "still", "again", "down", "problem",
+    ];
+    let thanked = text.contains("terima kasih") || words.iter().any(|w| THANKS.contains(w));
+    thanked && !words.iter().any(|w| TROUBLE.contains(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thanks_and_more_than_thanks() {
+        for thanks in [
+            "Terima kasih banyak, Pak.",
+            "Sudah bisa, terima kasih sekali lagi",
+            "makasih ya",
+            "Thanks!",
+            "Terimakasih atas bantuannya.\n\nSalam\nSari",
+        ] {
+            assert!(only_thanks(thanks), "{thanks}");
+        }
+        for more in [
+            "Terima kasih, tapi internet masih mati",
+            "Belum bisa, terima kasih",
+            "Mohon dicek lagi, terima kasih",
+            "Internetnya putus lagi",
+            "",
+            &format!("Terima kasih. {}", "Kami ingin menambah titik akses di lantai dua. ".repeat(4)),
+        ] {
+            assert!(!only_thanks(more), "{more}");
+        }
+    }
 
     #[test]
     fn confirmations_in_indonesian_and_english() {
