@@ -83,6 +83,7 @@ fn names_read(source: &str) -> BTreeSet<(String, bool)> {
 fn settings_functions() -> BTreeMap<String, String> {
     let source = std::fs::read_to_string(root().join("shared/aws/src/settings.rs")).expect("settings.rs");
     let mut out = BTreeMap::new();
+    let source = source.replace("\npub async fn ", "\npub fn ");
     let parts: Vec<&str> = source.split("\npub fn ").collect();
     for part in parts.iter().skip(1) {
         let name: String = part.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();

@@ -42,6 +42,8 @@ PRICES = [
     ("logs_gb_month", 0.03 * UPLIFT, "per GB-month of logs stored", "us-east-1 $0.03 x uplift"),
     ("alarm_month", 0.10 * UPLIFT, "per standard alarm per month", "us-east-1 $0.10 x uplift"),
     ("schedule_event", 0.0, "per scheduled EventBridge rule trigger", "scheduled rules are not charged"),
+    ("secret_month", 0.40, "per secret per month (the signing key)",
+     "Secrets Manager $0.40; its calls, one per cold start at $0.05 per 10,000, are left out"),
 ]
 PRICE = {k: v for k, v, _, _ in PRICES}
 
@@ -420,6 +422,7 @@ def cost_model(form, life):
         "CloudWatch Logs": sweeps * a["log_bytes_per_sweep"] / 1e9 * (p["logs_gb"] + p["logs_gb_month"] * a["retention_months"]),
         "CloudWatch alarms": alarm_count() * p["alarm_month"],
         "EventBridge schedule": sweeps * p["schedule_event"],
+        "Secrets Manager": p["secret_month"],
     }
     per_ticket = sum(lines.values())
     fixed_total = sum(fixed.values())
@@ -451,7 +454,8 @@ def cost_model(form, life):
     out.append(f"- What dominates: **{top}** ({usd(1000 * lines[top])} per 1,000 tickets: "
                f"{fmt(sent, 1)} mails sent per ticket, {fmt(recipients, 1)} measured plus "
                f"{a['escalation_mails_per_ticket']:g} assumed for escalations). The fixed part, "
-               f"{usd(fixed_total)} a month, is the alarms ({usd(fixed['CloudWatch alarms'])}) and the always-on "
+               f"{usd(fixed_total)} a month, is the alarms ({usd(fixed['CloudWatch alarms'])}), the signing key in "
+               f"Secrets Manager ({usd(fixed['Secrets Manager'])}) and the always-on "
                f"minute schedule ({usd(fixed['Lambda'] + fixed['DynamoDB'] + fixed['CloudWatch Logs'])}: "
                f"{sweeps:,} sla-check runs of {s_billed} ms billed at {mem['sla-check']} MB, "
                f"{fmt(idle['per_unit']['read_units'], 1)} RRU each, and their log lines).")
@@ -523,7 +527,9 @@ NOTES = """\
   (`tools/bench/py_email_baseline.py`).
 - Start-up is measured from exec to the first `GET /runtime/invocation/next` of the real
   binary against a stub Runtime API: it includes loading the catalog, the agency profile
-  and the SDK configuration, not any AWS call (clients connect lazily).
+  and the SDK configuration, not any AWS call (clients connect lazily). In AWS a cold
+  start also reads the signing key from Secrets Manager, one in-region call (the benchmark
+  gives the key in `THREAD_SECRET` instead).
 - Form POST latency: form-intake's `handle()` in process (no HTTP API in front), each
   submission valid and new (its own idempotency key, source address and email, so the rate
   limits never refuse), against MiniStack on loopback. The store and the mailer are wrapped

@@ -22,7 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .in_zone(agency.calendar.time_zone().clone()),
         raw: S3RawMailStore::new(aws_sdk_s3::Client::new(&config), var("MAIL_BUCKET")?),
         mailer: SesMailer::new(aws_sdk_ses::Client::new(&config), agency.service_address.clone()),
-        keys: settings::thread_keys()?,
+        keys: settings::thread_keys(&config).await?,
         links: settings::links()?,
         raw_prefix: var_or("RAW_PREFIX", "raw/"),
         limits,

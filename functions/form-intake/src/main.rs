@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         store: DynamoTicketStore::new(aws_sdk_dynamodb::Client::new(&config), var("TABLE_NAME")?, catalog.clone())
             .in_zone(agency.calendar.time_zone().clone()),
         mailer: SesMailer::new(aws_sdk_ses::Client::new(&config), agency.service_address.clone()),
-        keys: settings::thread_keys()?,
+        keys: settings::thread_keys(&config).await?,
         links: settings::links()?,
         uploads: S3Uploads::new(&config, var("MAIL_BUCKET")?),
         catalog,

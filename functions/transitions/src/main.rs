@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             .in_zone(agency.calendar.time_zone().clone()),
         files: S3RawMailStore::new(aws_sdk_s3::Client::new(&config), var("MAIL_BUCKET")?),
         mailer: SesMailer::new(aws_sdk_ses::Client::new(&config), agency.service_address.clone()),
-        keys: settings::thread_keys()?,
+        keys: settings::thread_keys(&config).await?,
         links: settings::links()?,
         console_login: Some(settings::var_or("CONSOLE_LOGIN_URL", "")).filter(|u| !u.is_empty()),
         catalog,

@@ -29,10 +29,35 @@ pub fn agency() -> Result<(Catalog, Agency), SettingsError> {
     Ok((catalog, agency))
 }
 
-/// The thread-signing secret (`THREAD_SECRET`, at least 16 bytes).
-pub fn thread_keys() -> Result<ThreadKeys, SettingsError> {
-    ThreadKeys::new(var("THREAD_SECRET")?.into_bytes())
-        .ok_or_else(|| SettingsError::Invalid("THREAD_SECRET", "shorter than 16 bytes".into()))
+/// The signing key (at least 16 bytes), read once at cold start from Secrets Manager
+/// (`THREAD_SECRET_ARN`), so that it is not in the function's configuration, which anyone
+/// allowed to read Lambda settings can see. `THREAD_SECRET` gives it directly where there
+/// is no Secrets Manager (the start-up benchmark's stub runtime).
+pub async fn thread_keys(config: &aws_config::SdkConfig) -> Result<ThreadKeys, SettingsError> {
+    // (Optional, and not set by the template: read with `var_os`.)
+    let given = std::env::var_os("THREAD_SECRET").and_then(|s| s.into_string().ok());
+    let secret = match given.filter(|s| !s.trim().is_empty()) {
+        Some(secret) => secret,
+        None => {
+            let arn = var("THREAD_SECRET_ARN")?;
+            let out = aws_sdk_secretsmanager::Client::new(config)
+                .get_secret_value()
+                .secret_id(&arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    SettingsError::Invalid(
+                        "THREAD_SECRET_ARN",
+                        format!("cannot read the secret: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e)),
+                    )
+                })?;
+            out.secret_string()
+                .map(str::to_string)
+                .ok_or_else(|| SettingsError::Invalid("THREAD_SECRET_ARN", "the secret has no text value".into()))?
+        }
+    };
+    ThreadKeys::new(secret.trim().as_bytes().to_vec())
+        .ok_or_else(|| SettingsError::Invalid("THREAD_SECRET_ARN", "the key is shorter than 16 bytes".into()))
 }
 
 /// Links in mail: `PUBLIC_BASE_URL` and `CONSOLE_BASE_URL`.
