@@ -438,6 +438,11 @@ async fn attachments_good_too_big_wrong_type() {
     let document = &after.documents[0];
     assert_eq!((document.kind.as_str(), document.content_type.as_str()), ("lampiran", "application/pdf"));
     assert_eq!((document.name.as_str(), document.size), ("surat_permohonan.pdf", pdf.len() as u64));
+    // The document is a copy out of the upload form's reach; the upload itself is gone.
+    assert!(document.key.starts_with(&format!("attachments/requests/{number}/")), "{}", document.key);
+    assert!(pages.uploads.inspect(&key).await.expect("inspect").is_none(), "the upload was removed");
+    // Posting to the same key again (the policy allows it for an hour) swaps nothing.
+    assert_eq!(upload(&html, "surat permohonan.pdf", b"MZ\x90\x00 swapped").status, 303);
     let (status, page) = get(&pages, &number, &format!("{TOKEN}&info=lampiran")).await;
     assert_eq!(status, 200);
     assert!(page.contains("Lampiran Anda telah tersimpan") && page.contains("surat_permohonan.pdf"), "{page}");

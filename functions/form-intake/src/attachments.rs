@@ -2,6 +2,11 @@
 //! the result and status pages, and `GET /status/{number}/lampiran`, where S3 sends the
 //! browser after storing the file.
 //!
+//! A checked file is copied to `attachments/requests/<number>/` (the version that was
+//! checked, by its ETag) and the document is that copy: the upload form lets the browser
+//! post to its key again for an hour, so the upload itself could be swapped afterwards.
+//! Uploads never checked (the browser did not come back) expire after two days.
+//!
 //! Why presigned and not through the function: an HTTP API → Lambda request stops at
 //! 6 MB (less after base64), and a letter scan or a phone photo may be 10 MB. The policy
 //! fixes the key prefix (the ticket and a fresh random folder), the size (1 byte to
@@ -162,7 +167,9 @@ where
     if folder.len() != 32 || !folder.chars().all(|c| c.is_ascii_hexdigit()) || name.is_empty() || name.contains('/') {
         return Some(not_found());
     }
-    if ticket.documents.iter().any(|d| d.key == key) {
+    // Where a checked upload is kept: out of the upload form's reach.
+    let kept = format!("attachments/requests/{number}/{folder}-{}", safe_name(name));
+    if ticket.documents.iter().any(|d| d.key == key || d.key == kept) {
         return Some(back_to_status(deps, number, token, "lampiran_ada"));
     }
     let file = match deps.uploads.inspect(key).await {
@@ -183,13 +190,22 @@ where
         tracing::info!(key, size = file.size, "upload refused: not a PDF, JPEG or PNG");
         return refuse("lampiran_tipe").await;
     };
+    match deps.uploads.keep(key, file.etag.as_deref(), &kept, content_type).await {
+        Ok(true) => {}
+        // Posted again (or removed) since it was checked: check it again.
+        Ok(false) => return None,
+        Err(e) => {
+            tracing::error!(error = %e, "upload: keep");
+            return Some(busy());
+        }
+    }
     let display = safe_name(name);
     let document = Document {
         kind: "lampiran".into(),
         name: display.clone(),
         content_type: content_type.into(),
         size: file.size,
-        key: key.to_string(),
+        key: kept.clone(),
         uploaded_at: now,
         public: true,
     };
@@ -214,6 +230,10 @@ where
     match deps.store.apply(&applied, ticket.version, &mails, None).await {
         Ok(()) => {
             send_recorded(&deps.store, &deps.mailer, number, &mails).await;
+            // The copy is the document; the upload goes (or expires with the others).
+            if let Err(e) = deps.uploads.discard(key).await {
+                tracing::warn!(error = %e, key, "upload: remove the kept upload");
+            }
             Some(back_to_status(deps, number, token, "lampiran"))
         }
         Err(StoreError::Conflict(_)) => None,

@@ -27,12 +27,14 @@ pub struct UploadForm {
     pub fields: Vec<(String, String)>,
 }
 
-/// What is stored under an uploaded key: its size and its first bytes.
+/// What is stored under an uploaded key: its size, its first bytes, and its ETag (which
+/// version of the object was looked at).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadedFile {
     pub size: u64,
     pub head: Vec<u8>,
     pub content_type: Option<String>,
+    pub etag: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,10 +129,11 @@ impl S3Uploads {
         // Content-Range is "bytes 0-15/<total>"; without it the body is the whole object.
         let total = object.content_range().and_then(|r| r.rsplit('/').next()).and_then(|t| t.parse::<u64>().ok());
         let content_type = object.content_type().map(str::to_string);
+        let etag = object.e_tag().map(str::to_string);
         let length = object.content_length().and_then(|l| u64::try_from(l).ok());
         let bytes = object.body.collect().await.map_err(|e| IoError::Unavailable(format!("read upload: {e}")))?;
         let head: Vec<u8> = bytes.into_bytes().iter().take(16).copied().collect();
-        Ok(Some(UploadedFile { size: total.or(length).unwrap_or(head.len() as u64), head, content_type }))
+        Ok(Some(UploadedFile { size: total.or(length).unwrap_or(head.len() as u64), head, content_type, etag }))
     }
 
     /// A URL, valid for `valid_for`, at which a browser opens one of the ticket's
@@ -143,7 +146,33 @@ impl S3Uploads {
         crate::s3::document_link(&self.client, &self.bucket, document, valid_for).await
     }
 
-    /// Removes an upload that was refused (wrong type, closed ticket).
+    /// Copies a checked upload to `to`, where the requester's upload form cannot write:
+    /// the policy lets the browser post to its key again for an hour, so the document
+    /// must not be the upload itself. Copies only the version that was checked (`etag`);
+    /// `Ok(false)` if the upload changed or went away since.
+    pub async fn keep(&self, key: &str, etag: Option<&str>, to: &str, content_type: &str) -> Result<bool, IoError> {
+        use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+        const KEY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+        let source = format!("{}/{}", self.bucket, utf8_percent_encode(key, KEY));
+        let mut copy = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .content_type(content_type);
+        if let Some(etag) = etag {
+            copy = copy.copy_source_if_match(etag);
+        }
+        match copy.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if matches!(e.raw().status().as_u16(), 404 | 412) => Ok(false),
+            Err(e) => Err(IoError::Unavailable(format!("keep upload: {e}"))),
+        }
+    }
+
+    /// Removes an upload that was refused (wrong type, closed ticket) or kept elsewhere.
     pub async fn discard(&self, key: &str) -> Result<(), IoError> {
         self.client
             .delete_object()
