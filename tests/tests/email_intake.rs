@@ -665,3 +665,28 @@ async fn a_decision_by_email_is_taken_only_when_every_condition_holds() {
     assert_eq!(last.actor.name, "Hendra Kepala Dinas");
     assert!(last.mail_auth.as_deref().is_some_and(|a| a.contains("dkim=pass")));
 }
+
+#[tokio::test]
+async fn a_staff_members_mail_keeps_its_attachment_as_an_internal_document() {
+    let stack = stack("pangkalpinang").await;
+    let number = stack.deliver(REQUEST.as_bytes(), "").await.number.expect("ticket");
+    let plus = stack.deps.keys.plus_address(&stack.deps.agency.service_address, &number);
+    let mail = format!(
+        "From: Rina Helpdesk <rina@staf.example.go.id>\r\nTo: {plus}\r\nSubject: Re: [#{number}] Internet mati\r\n\
+         Message-ID: <staff-attachment@staf>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nHasil cek ONT terlampir.\r\n\
+         --b\r\nContent-Type: application/pdf; name=\"ont.pdf\"\r\nContent-Disposition: attachment; filename=\"ont.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJSVFT0YK\r\n--b--\r\n"
+    );
+    let outcome = stack.deliver(mail.as_bytes(), "dkim=PASS,spf=PASS").await;
+    assert_eq!(outcome.kind, "appended", "{outcome:?}");
+    assert!(outcome.reason.contains("staff note by email"), "{outcome:?}");
+    let ticket = stack.deps.store.get(&number).await.expect("ticket");
+    let document = ticket.documents.iter().find(|d| d.name == "ont.pdf").expect("the attachment is a document");
+    assert!(document.key.starts_with(&format!("attachments/tickets/{number}/mail-")), "{}", document.key);
+    assert!(!document.public, "a staff member's attachment is internal");
+    let timeline = stack.deps.store.timeline(&number).await.expect("timeline");
+    let note = timeline.last().expect("event");
+    assert_eq!((note.kind, note.internal), (EventKind::Note, true));
+    assert_eq!(note.documents, vec![document.clone()]);
+}

@@ -18,7 +18,9 @@ use loket_domain::ports::{
     Claim, ClaimToken, Created, IoError, Mailer, Outcome, Quarantined, RawMail, RawMailStore, StoreError, TicketStore,
     create_and_send, send_recorded,
 };
-use loket_domain::ticket::{Actor, ActorKind, Channel, Document, EventKind, Requester, Ticket, TicketNumber};
+use loket_domain::ticket::{
+    Actor, ActorKind, Channel, Document, EventKind, Requester, Ticket, TicketNumber, staff_document_prefix,
+};
 use loket_domain::workflow::{Action, NewTicket, TransitionError};
 use loket_domain::{Agency, Catalog, Workflow};
 use mail_parser::{Message, MessageParser, MimeHeaders};
@@ -344,11 +346,14 @@ where
     Ok(None)
 }
 
-/// Attachments worth keeping, stored under the message's own prefix.
+/// Attachments worth keeping, stored under `prefix` (the message's own for a requester,
+/// the ticket's staff documents for a staff member); `public` if the requester may see
+/// them. Also what was not kept, and why.
 async fn store_attachments<S, R: RawMailStore, M>(
     deps: &Deps<S, R, M>,
     message: &Message<'_>,
-    ses_id: &str,
+    prefix: &str,
+    public: bool,
     now: Timestamp,
 ) -> Result<(Vec<Document>, Vec<String>), IntakeError> {
     let mut documents = Vec::new();
@@ -377,7 +382,7 @@ async fn store_attachments<S, R: RawMailStore, M>(
             .map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
             .take(80)
             .collect();
-        let key = format!("attachments/mail/{ses_id}/{i}-{safe}");
+        let key = format!("{prefix}{i}-{safe}");
         deps.raw.put(&key, bytes.to_vec(), &content_type).await?;
         documents.push(Document {
             kind: "lampiran".into(),
@@ -386,7 +391,7 @@ async fn store_attachments<S, R: RawMailStore, M>(
             size: bytes.len() as u64,
             key,
             uploaded_at: now,
-            public: true,
+            public,
         });
     }
     Ok((documents, skipped))
@@ -436,16 +441,25 @@ where
             .get(&ticket.procedure)
             .ok_or_else(|| IntakeError::Retryable(format!("unknown procedure {}", ticket.procedure)))?;
         let text = clip(&reply_text(&body), MAX_BODY_CHARS);
-        let (documents, skipped) = store_attachments(deps, message, &ses_id, now).await?;
+        let staff_member = deps.agency.staff_by_email(from);
+        // A staff member's attachments are the ticket's internal documents; a requester's
+        // are theirs to see.
+        let (prefix, public) = match staff_member {
+            Some(_) => (format!("{}mail-{ses_id}-", staff_document_prefix(&ticket.number)), false),
+            None => (format!("attachments/mail/{ses_id}/"), true),
+        };
+        let (documents, skipped) = store_attachments(deps, message, &prefix, public, now).await?;
         let mut text_with_notes = text.clone();
         if !skipped.is_empty() {
             text_with_notes.push_str(&format!("\n\n[Lampiran tidak disimpan: {}]", skipped.join("; ")));
         }
         let actor = mail_actor(from, message);
         let from_requester = ticket.requester.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(from));
-        if let Some(member) = deps.agency.staff_by_email(from) {
+        if let Some(member) = staff_member {
             if !ticket.status.is_closed() {
-                return staff_reply(deps, claim, message, verdicts, member, &ticket, &body, reason, now).await;
+                let attached = Attached { documents, skipped };
+                return staff_reply(deps, claim, message, verdicts, member, &ticket, &body, &attached, reason, now)
+                    .await;
             }
             // Staff mail on a closed ticket is an internal note: staff reopen in the console,
             // with a reason, not by replying.
@@ -459,6 +473,7 @@ where
                 &ticket,
                 (EventKind::Note, &staff),
                 text_with_notes,
+                &documents,
                 &why,
                 now,
             )
@@ -467,8 +482,8 @@ where
         if ticket.status.is_closed() && only_thanks(&text) {
             // "Terima kasih" to the closing mail: kept on the ticket, which stays closed.
             let why = format!("{reason}; thanks on a closed ticket, not reopened");
-            return record_only(deps, claim, message, verdicts, &ticket, (EventKind::Comment, &actor), text, &why, now)
-                .await;
+            let kind = (EventKind::Comment, &actor);
+            return record_only(deps, claim, message, verdicts, &ticket, kind, text, &documents, &why, now).await;
         }
         let action = if !ticket.status.is_closed() {
             Some(Action::RequesterReply {
@@ -541,7 +556,8 @@ where
     let procedure = pick_procedure(&deps.agency, &deps.catalog, subject, body)
         .or_else(|| deps.catalog.get(&deps.agency.triage))
         .ok_or_else(|| IntakeError::Retryable("the agency has no triage procedure".into()))?;
-    let (documents, skipped) = store_attachments(deps, message, &ses_id, now).await?;
+    let (documents, skipped) =
+        store_attachments(deps, message, &format!("attachments/mail/{ses_id}/"), true, now).await?;
     let mut description = clip(body.trim(), MAX_BODY_CHARS);
     if !skipped.is_empty() {
         description.push_str(&format!("\n\n[Lampiran tidak disimpan: {}]", skipped.join("; ")));
@@ -605,6 +621,7 @@ async fn staff_reply<S, R, M>(
     member: &loket_domain::agency::StaffMember,
     ticket: &Ticket,
     body: &str,
+    attached: &Attached,
     reason: &str,
     now: Timestamp,
 ) -> Result<Outcome, IntakeError>
@@ -616,6 +633,7 @@ where
     let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
     let actor = Actor::staff(&member.as_ref(), member.roles.clone());
     let text = clip(&reply_text(body), MAX_BODY_CHARS);
+    let documents = attached.documents.as_slice();
     let procedure = deps
         .catalog
         .get(&ticket.procedure)
@@ -658,7 +676,7 @@ where
             reason: Some(rest.clone()).filter(|r| !r.is_empty()),
             note: Some("Diputuskan melalui balasan email.".into()),
             fields: BTreeMap::new(),
-            documents: Vec::new(),
+            documents: documents.to_vec(),
         };
         match wf.apply(ticket, &actor, action, ticket.version, now) {
             Ok(mut applied) => {
@@ -673,17 +691,21 @@ where
                 return Ok(outcome);
             }
             Err(e) => {
-                return refuse(deps, claim, message, verdicts, member, ticket, &text, &e.message(), reason, now).await;
+                let why = e.message();
+                return refuse(deps, claim, message, verdicts, member, ticket, &text, documents, &why, reason, now)
+                    .await;
             }
         }
     }
     match decision {
         Some((_, _, _, Some(why))) => {
-            refuse(deps, claim, message, verdicts, member, ticket, &text, &why, reason, now).await
+            refuse(deps, claim, message, verdicts, member, ticket, &text, documents, &why, reason, now).await
         }
         _ => {
             // Not a decision step: the staff member's mail is an internal note.
+            let text = format!("{text}{}", attached.not_kept());
             let mut applied = wf.record(ticket, EventKind::Note, &actor, Some(text), message_id(message), now);
+            attach(&mut applied, documents);
             applied.event.mail_auth = verdicts.summary();
             let outcome =
                 Outcome::new("appended", Some(ticket.number.clone()), format!("{reason}; staff note by email"));
@@ -691,6 +713,30 @@ where
             Ok(outcome)
         }
     }
+}
+
+/// A staff member's attachments: stored, and those not stored (why).
+struct Attached {
+    documents: Vec<Document>,
+    skipped: Vec<String>,
+}
+
+impl Attached {
+    /// The line a note gets about attachments that were not kept.
+    fn not_kept(&self) -> String {
+        if self.skipped.is_empty() {
+            String::new()
+        } else {
+            format!("\n\n[Lampiran tidak disimpan: {}]", self.skipped.join("; "))
+        }
+    }
+}
+
+/// Adds a mail's attachments to an event recorded without the workflow (a note, a
+/// comment): on the event, and among the ticket's documents.
+fn attach(applied: &mut loket_domain::workflow::Applied, documents: &[Document]) {
+    applied.event.documents.extend(documents.iter().cloned());
+    applied.ticket.documents.extend(documents.iter().cloned());
 }
 
 /// Records a mail on a ticket as one event without moving it (a staff note or a
@@ -704,6 +750,7 @@ async fn record_only<S, R, M>(
     ticket: &Ticket,
     (kind, actor): (EventKind, &Actor),
     text: String,
+    documents: &[Document],
     reason: &str,
     now: Timestamp,
 ) -> Result<Outcome, IntakeError>
@@ -713,6 +760,7 @@ where
     let wf = Workflow::new(&deps.catalog, &deps.agency);
     let text = if text.trim().is_empty() { "(tanpa isi)".to_string() } else { text };
     let mut applied = wf.record(ticket, kind, actor, Some(text), message_id(message), now);
+    attach(&mut applied, documents);
     applied.event.internal = kind == EventKind::Note;
     applied.event.mail_auth = verdicts.summary();
     let outcome = Outcome::new("appended", Some(ticket.number.clone()), reason.to_string());
@@ -734,6 +782,7 @@ async fn refuse<S, R, M>(
     member: &loket_domain::agency::StaffMember,
     ticket: &Ticket,
     text: &str,
+    documents: &[Document],
     why: &str,
     reason: &str,
     now: Timestamp,
@@ -747,6 +796,7 @@ where
     let actor = Actor::staff(&member.as_ref(), member.roles.clone());
     let note = format!("Balasan email tidak diproses sebagai keputusan: {why}.\n\n{text}");
     let mut applied = wf.record(ticket, EventKind::Note, &actor, Some(note), message_id(message), now);
+    attach(&mut applied, documents);
     applied.event.mail_auth = verdicts.summary();
     let mail = composer.refusal(&applied.ticket, &member.as_ref(), why, applied.event.seq, now);
     let outcome = Outcome::new("appended", Some(ticket.number.clone()), format!("{reason}; decision refused: {why}"));
