@@ -84,8 +84,8 @@ $(MINISTACK): tools/python/ministack.txt tools/python/ministack.lock.txt
 
 ## deploy: build arm64 and deploy to AWS with infra/samconfig.toml (needs AWS credentials,
 ## a verified SES domain, and: PUBLIC_BASE_URL=<https://...> [AGENCY_ID=pangkalpinang
-## SERVICE_ADDRESS=layanan@... ALARM_EMAIL=... THREAD_SECRET=<an earlier deployment's key,
-## 16+ chars; empty: Secrets Manager generates one>]). Not run by tests.
+## SERVICE_ADDRESS=layanan@... ALARM_EMAIL=...]). The signing key is generated in Secrets
+## Manager at the first deploy. Not run by tests.
 AGENCY_ID ?= pangkalpinang
 SERVICE_ADDRESS ?= layanan@kominfo.pangkalpinangkota.go.id
 ALARM_EMAIL ?=
@@ -95,7 +95,7 @@ deploy: $(CFN_LINT)
 	cd infra && PATH="$(abspath $(TOOLS_VENV))/bin:$$PATH" sam build --config-file samconfig.toml
 	cd infra && PATH="$(abspath $(TOOLS_VENV))/bin:$$PATH" sam deploy --config-file samconfig.toml \
 		--parameter-overrides Target=aws Architecture=arm64 AgencyId=$(AGENCY_ID) \
-		ServiceAddress=$(SERVICE_ADDRESS) ThreadSecret="$(THREAD_SECRET)" \
+		ServiceAddress=$(SERVICE_ADDRESS) \
 		PublicBaseUrl=$(PUBLIC_BASE_URL) AlarmEmail=$(ALARM_EMAIL)
 
 ## bench: every benchmark, then BENCHMARKS.md (tools/bench/render.py). Slow (~20 min: the

@@ -90,8 +90,8 @@ impl TicketStore for YesStore {
     async fn quarantined(&self, _day: &str) -> Result<Vec<Quarantined>, StoreError> {
         Ok(Vec::new())
     }
-    async fn release_quarantined(&self, _day: &str, _id: &str, _number: &TicketNumber) -> Result<(), StoreError> {
-        Ok(())
+    async fn release_quarantined(&self, _day: &str, _id: &str, _number: &TicketNumber) -> Result<bool, StoreError> {
+        Ok(true)
     }
     async fn count_sender(&self, _sender: &str, _now: Timestamp) -> Result<u64, StoreError> {
         Ok(1)

@@ -227,7 +227,7 @@ impl<S: TicketStore + Sync> TicketStore for MeteredStore<S> {
         self.time(self.inner.quarantined(day)).await
     }
 
-    async fn release_quarantined(&self, day: &str, id: &str, number: &TicketNumber) -> Result<(), StoreError> {
+    async fn release_quarantined(&self, day: &str, id: &str, number: &TicketNumber) -> Result<bool, StoreError> {
         self.time(self.inner.release_quarantined(day, id, number)).await
     }
 

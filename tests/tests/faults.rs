@@ -332,7 +332,7 @@ impl TicketStore for FaultyStore {
     async fn quarantined(&self, day: &str) -> Result<Vec<Quarantined>, StoreError> {
         self.inner.quarantined(day).await
     }
-    async fn release_quarantined(&self, day: &str, id: &str, number: &TicketNumber) -> Result<(), StoreError> {
+    async fn release_quarantined(&self, day: &str, id: &str, number: &TicketNumber) -> Result<bool, StoreError> {
         self.inner.release_quarantined(day, id, number).await
     }
     async fn count_sender(&self, sender: &str, now: Timestamp) -> Result<u64, StoreError> {

@@ -549,10 +549,10 @@ async fn the_pages_answer_as_documented() {
     assert_eq!(spec.check("post", status_path, &response).0, 404);
 
     let upload_path = "/status/{number}/lampiran";
-    let missing = format!("{query}&key=uploads/{number}/{}/hilang.pdf", "b".repeat(32));
+    let missing = format!("{query}&key=incoming/{number}/{}/hilang.pdf", "b".repeat(32));
     let response = handle(&pages, call("GET", &format!("{path}/lampiran"), &missing, None), Timestamp::now()).await;
     assert_eq!(spec.check("get", upload_path, &response).0, 303);
-    let elsewhere = format!("{query}&key=uploads/GNG-2026-999999/{}/x.pdf", "b".repeat(32));
+    let elsewhere = format!("{query}&key=incoming/GNG-2026-999999/{}/x.pdf", "b".repeat(32));
     let response = handle(&pages, call("GET", &format!("{path}/lampiran"), &elsewhere, None), Timestamp::now()).await;
     assert_eq!(spec.check("get", upload_path, &response).0, 404);
 }

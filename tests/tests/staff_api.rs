@@ -838,4 +838,13 @@ async fn console_quarantine_lists_opens_and_releases_set_aside_mail() {
         "{}",
         list.html
     );
+    // Made once: the form is not filled again from it, and the record keeps the first ticket.
+    let again = console(&api, "GET", &format!("/konsol/baru?karantina={day}/{id}"), Some(&helpdesk), None).await;
+    assert!(again.html.contains(&format!("Email ini sudah dijadikan tiket {number}.")), "{}", again.html);
+    assert!(!again.html.contains("gagal terkirim sejak pagi"));
+    let other: loket_domain::TicketNumber = "GJI-2026-999999".parse().expect("number");
+    assert!(!api.store.release_quarantined(&day, &id, &other).await.expect("release"));
+    let kept = api.store.quarantined(&day).await.expect("quarantine");
+    let record = kept.iter().find(|q| q.id == id).expect("record");
+    assert_eq!(record.released_as.as_ref().map(|n| n.as_str()), Some(number));
 }

@@ -428,7 +428,7 @@ async fn attachments_good_too_big_wrong_type() {
     let stored = upload(&html, "surat permohonan.pdf", pdf);
     assert_eq!(stored.status, 303, "{}", String::from_utf8_lossy(&stored.body));
     let key = redirected_key(&stored);
-    assert!(key.starts_with(&format!("uploads/{number}/")) && key.ends_with("/surat permohonan.pdf"), "{key}");
+    assert!(key.starts_with(&format!("incoming/{number}/")) && key.ends_with("/surat permohonan.pdf"), "{key}");
     let encoded: String = key.replace(' ', "%20");
     let (status, location) = come_back(&pages, &number, TOKEN, &encoded).await;
     assert_eq!(status, 303);
@@ -516,10 +516,10 @@ async fn attachments_good_too_big_wrong_type() {
     assert_eq!(upload(&html, "pas.pdf", &big).status, 303);
 
     // A key outside this ticket, a wrong token, a missing file.
-    let other = format!("uploads/GNG-2026-99999/{}/x.pdf", "a".repeat(32));
+    let other = format!("incoming/GNG-2026-99999/{}/x.pdf", "a".repeat(32));
     assert_eq!(come_back(&pages, &number, TOKEN, &other).await.0, 404);
     assert_eq!(come_back(&pages, &number, &TOKEN.replace('0', "1"), &encoded).await.0, 404);
-    let missing = format!("uploads/{number}/{}/hilang.pdf", "b".repeat(32));
+    let missing = format!("incoming/{number}/{}/hilang.pdf", "b".repeat(32));
     let (_, location) = come_back(&pages, &number, TOKEN, &missing).await;
     assert!(location.ends_with("info=lampiran_hilang"), "{location}");
 
@@ -527,7 +527,7 @@ async fn attachments_good_too_big_wrong_type() {
     let (action, mut fields) = upload_form(&html);
     for (name, value) in &mut fields {
         if name == "key" {
-            *value = "uploads/GNG-2026-99999/x/${filename}".into();
+            *value = "incoming/GNG-2026-99999/x/${filename}".into();
         }
     }
     let (content_type, body) = multipart(&fields, "x.pdf", pdf);

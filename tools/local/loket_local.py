@@ -510,18 +510,6 @@ def publish_once(path: Path, content: bytes) -> bytes:
     return path.read_bytes()
 
 
-def thread_secret() -> str:
-    """Generated once, kept in .local/thread-secret (0600)."""
-    path = LOCAL / "thread-secret"
-    try:
-        secret = path.read_text().strip()
-        if len(secret) >= 16:
-            return secret
-    except OSError:
-        pass
-    return publish_once(path, (secrets.token_urlsafe(32) + "\n").encode()).decode().strip()
-
-
 def host_architecture() -> str:
     machine = platform.machine().lower()
     return {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
@@ -1185,12 +1173,16 @@ class ThrottleRedrive:
         try:
             record = json.loads(m["Body"])
         except ValueError:
+            record = None
+        function = (record.get("requestContext") or {}).get("functionArn") if isinstance(record, dict) else None
+        if not (function and "requestPayload" in record):
+            # Not an event this can invoke again: left in the queue for people, said once.
+            print(f"[loket-local] dead-letter: a message that is not a failed event ({m['Body'][:200]}); "
+                  "left in the queue", file=sys.stderr, flush=True)
+            self._hide(sqs, m, 43200)
             return
         answer = record.get("responsePayload") or {}
         throttled = isinstance(answer, dict) and answer.get("__type") == "TooManyRequestsException"
-        function = (record.get("requestContext") or {}).get("functionArn")
-        if not (function and "requestPayload" in record):
-            return
         name = function.rsplit(":", 1)[-1]
         key = hashlib.sha256(json.dumps(record["requestPayload"], sort_keys=True).encode()).hexdigest()
         if not throttled and key not in self.waiting:
@@ -1349,7 +1341,6 @@ def cmd_up(args: argparse.Namespace) -> int:
             "Architecture": host_architecture(),
             "AgencyId": args.agency,
             "ServiceAddress": service_address,
-            "ThreadSecret": thread_secret(),
             "PublicBaseUrl": public_base,
             "JwtIssuer": issuer.issuer,
             "JwtAudience": issuer.audience,

@@ -101,6 +101,14 @@ class RedriveTest(unittest.TestCase):
         self.assertIn("failed 3 times", self.err.getvalue())
         self.assertIn("left in the queue", self.err.getvalue())
 
+    def test_a_message_that_is_not_an_event_is_left_and_said_once(self):
+        self.queue.messages["junk"] = {"body": "not json", "visible_at": 0}
+        self.poll(0)
+        self.poll(61)
+        self.assertEqual(self.lam.invoked, [])
+        self.assertEqual(self.err.getvalue().count("not a failed event"), 1)
+        self.assertIn("junk", self.queue.messages)
+
     def test_a_failed_event_that_then_succeeds_leaves_the_queue(self):
         self.queue.put(failure({"n": 3}, {"errorType": "Retryable", "errorMessage": "claim held"}))
         self.lam.failing = False

@@ -50,7 +50,7 @@ pub fn notice(code: &str) -> Option<&'static str> {
 }
 
 fn prefix(number: &TicketNumber) -> String {
-    format!("uploads/{number}/")
+    format!("incoming/{number}/")
 }
 
 /// The upload form for a ticket, and the origin the page's CSP must allow it to post
@@ -190,15 +190,6 @@ where
         tracing::info!(key, size = file.size, "upload refused: not a PDF, JPEG or PNG");
         return refuse("lampiran_tipe").await;
     };
-    match deps.uploads.keep(key, file.etag.as_deref(), &kept, content_type).await {
-        Ok(true) => {}
-        // Posted again (or removed) since it was checked: check it again.
-        Ok(false) => return None,
-        Err(e) => {
-            tracing::error!(error = %e, "upload: keep");
-            return Some(busy());
-        }
-    }
     let display = safe_name(name);
     let document = Document {
         kind: "lampiran".into(),
@@ -223,6 +214,16 @@ where
             return refuse("lampiran_tutup").await;
         }
     };
+    // Copied once the ticket takes it (nothing is left behind for a closed ticket).
+    match deps.uploads.keep(key, file.etag.as_deref(), &kept, content_type).await {
+        Ok(true) => {}
+        // Posted again (or removed) since it was checked: check it again.
+        Ok(false) => return None,
+        Err(e) => {
+            tracing::error!(error = %e, "upload: keep");
+            return Some(busy());
+        }
+    }
     let Some(procedure) = deps.catalog.get(&applied.ticket.procedure) else { return Some(not_found()) };
     let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
     let directory = |role: Role| deps.agency.staff_with(role);

@@ -62,8 +62,8 @@ pub struct Quarantined {
     pub raw_key: String,
     pub from: String,
     pub subject: String,
-    /// The ticket staff made from it, if they did.
-    #[serde(default)]
+    /// The ticket staff made from it, if they did (absent from the item until then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_as: Option<TicketNumber>,
 }
 
@@ -205,13 +205,14 @@ pub trait TicketStore {
     /// The messages quarantined on one UTC day (`YYYY-MM-DD`, `Quarantined::day`).
     fn quarantined(&self, day: &str) -> impl Future<Output = Result<Vec<Quarantined>, StoreError>> + Send;
 
-    /// Records that staff made ticket `number` from a quarantined message.
+    /// Records that staff made ticket `number` from a quarantined message; `false` if
+    /// there is no such message or a ticket was made from it already.
     fn release_quarantined(
         &self,
         day: &str,
         id: &str,
         number: &TicketNumber,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Counts one more new ticket from a sender in the current hour; returns the count.
     fn count_sender(&self, sender: &str, now: Timestamp) -> impl Future<Output = Result<u64, StoreError>> + Send;

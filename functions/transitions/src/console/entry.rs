@@ -112,9 +112,12 @@ where
             // Made from a quarantined mail: the list says which ticket it became.
             if let Some((day, id)) = f.get("karantina").and_then(|r| r.split_once('/'))
                 && let Ok(number) = number.parse::<loket_domain::ticket::TicketNumber>()
-                && let Err(e) = deps.store.release_quarantined(day, id, &number).await
             {
-                tracing::warn!(error = %e, "quarantined mail not marked as released");
+                match deps.store.release_quarantined(day, id, &number).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(day, id, %number, "quarantined mail was released before"),
+                    Err(e) => tracing::warn!(error = %e, "quarantined mail not marked as released"),
+                }
             }
             return redirect(&url(deps, &format!("/tiket/{number}?info=baru")));
         }

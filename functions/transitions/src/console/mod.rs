@@ -272,8 +272,14 @@ where
         (Method::GET, ["cari"], None) => search::page(deps, &session, query.first("q").unwrap_or_default(), now).await,
         (Method::GET, ["baru"], None) => match query.first("karantina") {
             Some(reference) if quarantine::allowed(&session) => match quarantine::entry_values(deps, reference).await {
-                Some(values) => entry::page(deps, &session, &values, None),
-                None => entry::page(deps, &session, &BTreeMap::new(), Some("Email karantina tidak ditemukan.")),
+                quarantine::FromQuarantine::Values(values) => entry::page(deps, &session, &values, None),
+                quarantine::FromQuarantine::Released(number) => {
+                    let problem = format!("Email ini sudah dijadikan tiket {number}.");
+                    entry::page(deps, &session, &BTreeMap::new(), Some(&problem))
+                }
+                quarantine::FromQuarantine::Missing => {
+                    entry::page(deps, &session, &BTreeMap::new(), Some("Email karantina tidak ditemukan."))
+                }
             },
             _ => entry::page(deps, &session, &BTreeMap::new(), None),
         },

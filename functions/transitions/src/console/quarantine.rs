@@ -13,7 +13,7 @@ use loket_domain::Role;
 use loket_domain::html::escape;
 use loket_domain::mail::classify::from_address;
 use loket_domain::ports::{Quarantined, RawMailStore, TicketStore};
-use loket_domain::ticket::Document;
+use loket_domain::ticket::{Document, TicketNumber};
 use mail_parser::MessageParser;
 
 use super::session::Session;
@@ -167,14 +167,26 @@ pub async fn raw<S: TicketStore, R: RawMailStore, M>(
     }
 }
 
-/// The entry form's values for a quarantined message (`day/id`): sender, subject, text,
-/// and the channel. `None` if it cannot be found or read.
-pub async fn entry_values<S: TicketStore, R: RawMailStore, M>(
-    deps: &Deps<S, R, M>,
-    reference: &str,
-) -> Option<BTreeMap<String, String>> {
-    let (day, id) = reference.split_once('/')?;
-    let record = find(deps, day, id).await.ok()??;
+/// What the entry form gets from a quarantined message.
+pub enum FromQuarantine {
+    /// Sender, subject, text and channel, to fill the form with.
+    Values(BTreeMap<String, String>),
+    /// A ticket was made from it already.
+    Released(TicketNumber),
+    /// No such message (or it cannot be read now).
+    Missing,
+}
+
+/// The entry form's values for a quarantined message (`day/id`).
+pub async fn entry_values<S: TicketStore, R: RawMailStore, M>(deps: &Deps<S, R, M>, reference: &str) -> FromQuarantine {
+    let Some((day, id)) = reference.split_once('/') else { return FromQuarantine::Missing };
+    let record = match find(deps, day, id).await {
+        Ok(Some(record)) => record,
+        _ => return FromQuarantine::Missing,
+    };
+    if let Some(number) = record.released_as {
+        return FromQuarantine::Released(number);
+    }
     let mut values = BTreeMap::from([
         ("saluran".to_string(), "email".to_string()),
         ("karantina".to_string(), format!("{day}/{id}")),
@@ -193,5 +205,5 @@ pub async fn entry_values<S: TicketStore, R: RawMailStore, M>(
         let text = message.body_text(0).map(|t| t.to_string()).unwrap_or_default();
         values.insert("uraian".into(), text.chars().take(20_000).collect());
     }
-    Some(values)
+    FromQuarantine::Values(values)
 }

@@ -731,25 +731,26 @@ impl TicketStore for DynamoTicketStore {
         self.query_all(query, "query quarantine").await?.into_iter().map(from_dynamo::<Quarantined>).collect()
     }
 
-    async fn release_quarantined(&self, day: &str, id: &str, number: &TicketNumber) -> Result<(), StoreError> {
-        self.client
+    async fn release_quarantined(&self, day: &str, id: &str, number: &TicketNumber) -> Result<bool, StoreError> {
+        let out = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(format!("Q#{day}")))
             .key(SK, s(id))
             .update_expression("SET released_as = :number")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(released_as) OR attribute_type(released_as, :null))",
+            )
             .expression_attribute_values(":number", s(number.as_str()))
+            .expression_attribute_values(":null", s("NULL"))
             .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| {
-                if is_code(&err, "ConditionalCheckFailedException") {
-                    StoreError::NotFound
-                } else {
-                    sdk_error("release quarantined", err)
-                }
-            })
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(err) if is_code(&err, "ConditionalCheckFailedException") => Ok(false),
+            Err(err) => Err(sdk_error("release quarantined", err)),
+        }
     }
 
     async fn count_sender(&self, sender: &str, now: Timestamp) -> Result<u64, StoreError> {
