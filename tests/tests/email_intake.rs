@@ -349,6 +349,17 @@ async fn confirming_the_schedule_by_reply_moves_the_step() {
         stack.deps.store.apply(&applied, ticket.version, &[], None).await.expect("store");
         ticket = applied.ticket;
     }
+    // Only the subject names the ticket (a guessable number) and no DMARC pass vouches for
+    // the From: kept as a comment, the step does not move.
+    let tagged = format!(
+        "From: sari@dinkes.pangkalpinangkota.go.id\r\nTo: {}\r\nSubject: Re: [#{number}] Jadwal pelaksanaan\r\n\
+         Message-ID: <tag-1@dinkes>\r\nContent-Type: text/plain\r\n\r\nSetuju.\r\n",
+        stack.deps.agency.service_address
+    );
+    let outcome = stack.deliver(tagged.as_bytes(), "dkim=PASS,spf=PASS,dmarc=GRAY").await;
+    assert_eq!((outcome.kind.as_str(), outcome.number.as_ref()), ("appended", Some(&number)), "{outcome:?}");
+    let ticket = stack.deps.store.get(&number).await.expect("ticket");
+    assert_eq!(ticket.current_step(), Some("konfirmasi-jadwal"), "a forgeable mail confirms nothing");
     let plus = stack.deps.keys.plus_address(&stack.deps.agency.service_address, &number);
     let reply = format!(
         "From: sari@dinkes.pangkalpinangkota.go.id\r\nTo: {plus}\r\nSubject: Re: [#{number}] Jadwal pelaksanaan\r\n\

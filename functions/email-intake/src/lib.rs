@@ -181,7 +181,7 @@ where
             person(deps, &claim, &message, verdicts, &from, &subject, &raw_key, &why(&reason), now).await
         }
         MailClass::AutoReply => match thread(deps, &message, &from).await? {
-            Some(ticket) => {
+            Some((ticket, _)) => {
                 let wf = Workflow::new(&deps.catalog, &deps.agency);
                 let note = format!("Balasan otomatis dari {from}: {subject}");
                 let applied = wf.record(
@@ -274,13 +274,14 @@ fn mail_actor(from: &str, message: &Message<'_>) -> Actor {
     Actor { kind: ActorKind::Requester, id: from.to_string(), name, roles: vec![loket_domain::Role::Pemohon] }
 }
 
-/// The ticket a message belongs to: a signed plus address, one of our Message-IDs (or
-/// an SES id of a mail we sent), or a subject tag from the ticket's own requester.
+/// The ticket a message belongs to, and by what: a signed plus address, one of our
+/// Message-IDs (or an SES id of a mail we sent), or a subject tag from the ticket's own
+/// requester.
 async fn thread<S: TicketStore, R, M>(
     deps: &Deps<S, R, M>,
     message: &Message<'_>,
     from: &str,
-) -> Result<Option<Ticket>, IntakeError> {
+) -> Result<Option<(Ticket, ThreadedBy)>, IntakeError> {
     let (mut candidates, foreign) = thread_candidates(message, &deps.keys, &deps.agency);
     if candidates.iter().all(|(_, by)| *by == ThreadedBy::SubjectTag) {
         for id in foreign.iter().take(20) {
@@ -299,7 +300,7 @@ async fn thread<S: TicketStore, R, M>(
         if by == ThreadedBy::SubjectTag && ticket.requester.email.as_deref() != Some(from) {
             continue;
         }
-        return Ok(Some(ticket));
+        return Ok(Some((ticket, by)));
     }
     Ok(None)
 }
@@ -435,7 +436,12 @@ where
 
     let threaded = thread(deps, message, from).await?;
     let mut related = Vec::new();
-    if let Some(ticket) = threaded {
+    if let Some((ticket, by)) = threaded {
+        // A subject tag alone is a number anyone can guess, and a From line can be forged:
+        // such a mail may add a comment, but confirms a step or reopens a ticket only when
+        // the sender's domain vouches for it (DMARC pass). A reply to our Reply-To or to
+        // one of our Message-IDs answers a mail we sent.
+        let vouched = by != ThreadedBy::SubjectTag || verdicts.dmarc == Some(Verdict::Pass);
         let procedure = deps
             .catalog
             .get(&ticket.procedure)
@@ -489,10 +495,10 @@ where
             Some(Action::RequesterReply {
                 text: if text_with_notes.trim().is_empty() { subject.to_string() } else { text_with_notes },
                 documents,
-                confirms: from_requester && confirms(&text),
+                confirms: from_requester && vouched && confirms(&text),
                 mail_in: message_id(message),
             })
-        } else if from_requester {
+        } else if from_requester && vouched {
             Some(Action::Reopen { reason: if text.is_empty() { subject.to_string() } else { text.clone() } })
         } else {
             // Someone else (a colleague in copy) writing on a closed ticket: a new request
