@@ -773,6 +773,12 @@ async fn console_quarantine_lists_opens_and_releases_set_aside_mail() {
     api.store.quarantine(&record).await.expect("quarantine");
     let day = record.day();
 
+    // Over the Helpdesk's queue, a line says mail was set aside; not over a technician's.
+    let queue = console(&api, "GET", "/konsol", Some(&helpdesk), None).await;
+    assert!(queue.html.contains("1 email dikarantina sejak kemarin."), "{}", queue.html);
+    let queue = console(&api, "GET", "/konsol", Some(&teknisi), None).await;
+    assert!(!queue.html.contains("dikarantina"), "{}", queue.html);
+
     // The list: for the Helpdesk, escaped; not for a technician (no link, 403).
     let list = console(&api, "GET", "/konsol/karantina", Some(&helpdesk), None).await;
     assert_eq!(list.status, 200, "{}", list.html);
@@ -847,4 +853,6 @@ async fn console_quarantine_lists_opens_and_releases_set_aside_mail() {
     let kept = api.store.quarantined(&day).await.expect("quarantine");
     let record = kept.iter().find(|q| q.id == id).expect("record");
     assert_eq!(record.released_as.as_ref().map(|n| n.as_str()), Some(number));
+    let queue = console(&api, "GET", "/konsol", Some(&helpdesk), None).await;
+    assert!(!queue.html.contains("dikarantina sejak kemarin"), "made a ticket: no longer waiting");
 }

@@ -71,6 +71,34 @@ async fn find<S: TicketStore, R, M>(
     Ok(deps.store.quarantined(day).await?.into_iter().find(|q| q.id == id))
 }
 
+/// A line over the queue of those who see quarantine when mail was set aside today or
+/// yesterday and no ticket was made from it, so that a wrongly set aside request is not
+/// left unseen. Empty otherwise (or when the store cannot say).
+pub async fn recent_notice<S: TicketStore, R, M>(deps: &Deps<S, R, M>, session: &Session, now: Timestamp) -> String {
+    if !allowed(session) {
+        return String::new();
+    }
+    let mut waiting = 0;
+    for back in 0..2 {
+        let day = (now - SignedDuration::from_hours(24 * back)).strftime("%Y-%m-%d").to_string();
+        match deps.store.quarantined(&day).await {
+            Ok(records) => waiting += records.iter().filter(|q| q.released_as.is_none()).count(),
+            Err(e) => {
+                tracing::warn!(error = %e, "read quarantine for the queue");
+                return String::new();
+            }
+        }
+    }
+    if waiting == 0 {
+        return String::new();
+    }
+    format!(
+        "<p class=\"notice\" role=\"status\">{waiting} email dikarantina sejak kemarin. \
+         <a href=\"{}\">Periksa karantina</a>: bila ada permohonan di antaranya, jadikan tiket.</p>",
+        escape(&url(deps, "/karantina"))
+    )
+}
+
 /// The list, newest first.
 pub async fn page<S: TicketStore, R, M>(deps: &Deps<S, R, M>, session: &Session, now: Timestamp) -> Response<Body> {
     if !allowed(session) {

@@ -78,5 +78,6 @@ pub async fn page<S: TicketStore, R, M>(deps: &Deps<S, R, M>, session: &Session,
             entries.len()
         )
     };
+    let html = format!("{}{html}", super::quarantine::recent_notice(deps, session, now).await);
     frame(deps, Some(session), StatusCode::OK, "Antrean saya", &html)
 }
