@@ -356,7 +356,7 @@ async fn store_attachments<S, R: RawMailStore, M>(
     prefix: &str,
     public: bool,
     now: Timestamp,
-) -> Result<(Vec<Document>, Vec<String>), IntakeError> {
+) -> Result<Attached, IntakeError> {
     let mut documents = Vec::new();
     let mut skipped = Vec::new();
     for (i, part) in message.attachments().enumerate() {
@@ -395,7 +395,7 @@ async fn store_attachments<S, R: RawMailStore, M>(
             public,
         });
     }
-    Ok((documents, skipped))
+    Ok(Attached { documents, skipped })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -454,16 +454,12 @@ where
             Some(_) => (format!("{}mail-{ses_id}-", staff_document_prefix(&ticket.number)), false),
             None => (format!("attachments/mail/{ses_id}/"), true),
         };
-        let (documents, skipped) = store_attachments(deps, message, &prefix, public, now).await?;
-        let mut text_with_notes = text.clone();
-        if !skipped.is_empty() {
-            text_with_notes.push_str(&format!("\n\n[Lampiran tidak disimpan: {}]", skipped.join("; ")));
-        }
+        let attached = store_attachments(deps, message, &prefix, public, now).await?;
+        let text_with_notes = format!("{text}{}", attached.not_kept());
         let actor = mail_actor(from, message);
         let from_requester = ticket.requester.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(from));
         if let Some(member) = staff_member {
             if !ticket.status.is_closed() {
-                let attached = Attached { documents, skipped };
                 return staff_reply(deps, claim, message, verdicts, member, &ticket, &body, &attached, reason, now)
                     .await;
             }
@@ -471,30 +467,22 @@ where
             // with a reason, not by replying.
             let staff = Actor::staff(&member.as_ref(), member.roles.clone());
             let why = format!("{reason}; staff note on a closed ticket");
-            return record_only(
-                deps,
-                claim,
-                message,
-                verdicts,
-                &ticket,
-                (EventKind::Note, &staff),
-                text_with_notes,
-                &documents,
-                &why,
-                now,
-            )
-            .await;
+            let text = if text_with_notes.trim().is_empty() { "(tanpa isi)".to_string() } else { text_with_notes };
+            let kind = (EventKind::Note, &staff);
+            return record_only(deps, claim, message, verdicts, &ticket, kind, text, &attached.documents, &why, now)
+                .await;
         }
         if ticket.status.is_closed() && only_thanks(&text) {
             // "Terima kasih" to the closing mail: kept on the ticket, which stays closed.
             let why = format!("{reason}; thanks on a closed ticket, not reopened");
             let kind = (EventKind::Comment, &actor);
-            return record_only(deps, claim, message, verdicts, &ticket, kind, text, &documents, &why, now).await;
+            return record_only(deps, claim, message, verdicts, &ticket, kind, text, &attached.documents, &why, now)
+                .await;
         }
         let action = if !ticket.status.is_closed() {
             Some(Action::RequesterReply {
                 text: if text_with_notes.trim().is_empty() { subject.to_string() } else { text_with_notes },
-                documents,
+                documents: attached.documents,
                 confirms: from_requester && vouched && confirms(&text),
                 mail_in: message_id(message),
             })
@@ -562,12 +550,9 @@ where
     let procedure = pick_procedure(&deps.agency, &deps.catalog, subject, body)
         .or_else(|| deps.catalog.get(&deps.agency.triage))
         .ok_or_else(|| IntakeError::Retryable("the agency has no triage procedure".into()))?;
-    let (documents, skipped) =
-        store_attachments(deps, message, &format!("attachments/mail/{ses_id}/"), true, now).await?;
-    let mut description = clip(body.trim(), MAX_BODY_CHARS);
-    if !skipped.is_empty() {
-        description.push_str(&format!("\n\n[Lampiran tidak disimpan: {}]", skipped.join("; ")));
-    }
+    let attached = store_attachments(deps, message, &format!("attachments/mail/{ses_id}/"), true, now).await?;
+    let description = format!("{}{}", clip(body.trim(), MAX_BODY_CHARS), attached.not_kept());
+    let documents = attached.documents;
     let name = message
         .from()
         .and_then(|a| a.first())
@@ -710,25 +695,21 @@ where
         _ => {
             // Not a decision step: the staff member's mail is an internal note.
             let text = format!("{text}{}", attached.not_kept());
-            let mut applied = wf.record(ticket, EventKind::Note, &actor, Some(text), message_id(message), now);
-            attach(&mut applied, documents);
-            applied.event.mail_auth = verdicts.summary();
-            let outcome =
-                Outcome::new("appended", Some(ticket.number.clone()), format!("{reason}; staff note by email"));
-            deps.store.apply(&applied, ticket.version, &[], Some((claim, &outcome))).await?;
-            Ok(outcome)
+            let why = format!("{reason}; staff note by email");
+            let kind = (EventKind::Note, &actor);
+            record_only(deps, claim, message, verdicts, ticket, kind, text, documents, &why, now).await
         }
     }
 }
 
-/// A staff member's attachments: stored, and those not stored (why).
+/// A mail's attachments: those stored, and those not stored (why).
 struct Attached {
     documents: Vec<Document>,
     skipped: Vec<String>,
 }
 
 impl Attached {
-    /// The line a note gets about attachments that were not kept.
+    /// The line a ticket's text gets about attachments that were not kept.
     fn not_kept(&self) -> String {
         if self.skipped.is_empty() {
             String::new()
@@ -764,7 +745,6 @@ where
     S: TicketStore + Sync,
 {
     let wf = Workflow::new(&deps.catalog, &deps.agency);
-    let text = if text.trim().is_empty() { "(tanpa isi)".to_string() } else { text };
     let mut applied = wf.record(ticket, kind, actor, Some(text), message_id(message), now);
     attach(&mut applied, documents);
     applied.event.internal = kind == EventKind::Note;
