@@ -71,6 +71,22 @@ async fn find<S: TicketStore, R, M>(
     Ok(deps.store.quarantined(day).await?.into_iter().find(|q| q.id == id))
 }
 
+/// The messages quarantined on the UTC day of `now` and the `back` days before it, newest
+/// first (the store files them by day).
+async fn set_aside_since<S: TicketStore, R, M>(
+    deps: &Deps<S, R, M>,
+    now: Timestamp,
+    back: i64,
+) -> Result<Vec<Quarantined>, loket_domain::ports::StoreError> {
+    let mut all = Vec::new();
+    for days in 0..=back {
+        let day = (now - SignedDuration::from_hours(24 * days)).strftime("%Y-%m-%d").to_string();
+        all.extend(deps.store.quarantined(&day).await?);
+    }
+    all.sort_by_key(|q| std::cmp::Reverse(q.at));
+    Ok(all)
+}
+
 /// A line over the queue of those who see quarantine when mail was set aside today or
 /// yesterday and no ticket was made from it, so that a wrongly set aside request is not
 /// left unseen. Empty otherwise (or when the store cannot say).
@@ -78,17 +94,13 @@ pub async fn recent_notice<S: TicketStore, R, M>(deps: &Deps<S, R, M>, session: 
     if !allowed(session) {
         return String::new();
     }
-    let mut waiting = 0;
-    for back in 0..2 {
-        let day = (now - SignedDuration::from_hours(24 * back)).strftime("%Y-%m-%d").to_string();
-        match deps.store.quarantined(&day).await {
-            Ok(records) => waiting += records.iter().filter(|q| q.released_as.is_none()).count(),
-            Err(e) => {
-                tracing::warn!(error = %e, "read quarantine for the queue");
-                return String::new();
-            }
+    let waiting = match set_aside_since(deps, now, 1).await {
+        Ok(records) => records.iter().filter(|q| q.released_as.is_none()).count(),
+        Err(e) => {
+            tracing::warn!(error = %e, "read quarantine for the queue");
+            return String::new();
         }
-    }
+    };
     if waiting == 0 {
         return String::new();
     }
@@ -104,18 +116,13 @@ pub async fn page<S: TicketStore, R, M>(deps: &Deps<S, R, M>, session: &Session,
     if !allowed(session) {
         return refused(deps, session);
     }
-    let mut all = Vec::new();
-    for back in 0..=DAYS {
-        let day = (now - SignedDuration::from_hours(24 * back)).strftime("%Y-%m-%d").to_string();
-        match deps.store.quarantined(&day).await {
-            Ok(records) => all.extend(records),
-            Err(e) => {
-                tracing::error!(error = %e, "read quarantine");
-                return unavailable(deps, session);
-            }
+    let all = match set_aside_since(deps, now, DAYS).await {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::error!(error = %e, "read quarantine");
+            return unavailable(deps, session);
         }
-    }
-    all.sort_by_key(|q| std::cmp::Reverse(q.at));
+    };
     let mut html = format!(
         "<p>Email yang masuk ke alamat layanan tetapi tidak dijadikan tiket dalam {DAYS} hari terakhir \
          (spam, milis, pengirim melewati batas per jam, email tak terbaca, atau tampak seperti laporan \
