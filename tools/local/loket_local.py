@@ -1135,10 +1135,18 @@ class ThrottleRedrive:
     This watches the queue: an event whose last answer was a throttle is invoked again at
     once; an event that failed is invoked again after RETRY_AFTER seconds, up to
     MAX_RETRIES times, as AWS would have; after that it stays in the queue for people.
-    Every failure is printed (stderr), with its error."""
+    Every failure is printed (stderr), with its error.
+
+    It never deletes a message: a message it has invoked again is hidden for the longest
+    visibility SQS allows (and again whenever it comes back). MiniStack's DeleteMessage
+    rebuilds the queue's message list without a lock while the emulator's async-failure
+    path appends dead-lettered events to the same list from another thread, so a delete
+    racing an append lost the appended event: an accepted mail that never became a
+    ticket, with nothing in the queue (seen in 2 of 7 load runs before this)."""
 
     RETRY_AFTER = 60
     MAX_RETRIES = 2
+    HIDDEN = 43200  # SQS's maximum visibility timeout, 12 hours
 
     def __init__(self, aws: Aws, queue_url: str):
         self.aws, self.queue_url = aws, queue_url
@@ -1146,6 +1154,7 @@ class ThrottleRedrive:
         self.redriven = 0
         self.retried: dict[str, int] = {}  # event -> failed events invoked again
         self.waiting: set[str] = set()  # failed events waiting for their retry
+        self.done: set[str] = set()  # SQS message ids already invoked again, kept hidden
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="throttle-redrive", daemon=True).start()
@@ -1170,6 +1179,9 @@ class ThrottleRedrive:
                                       VisibilityTimeout=seconds)
 
     def _handle(self, sqs, lam, m: dict) -> None:
+        if m.get("MessageId") in self.done:
+            self._hide(sqs, m, self.HIDDEN)
+            return
         try:
             record = json.loads(m["Body"])
         except ValueError:
@@ -1179,7 +1191,7 @@ class ThrottleRedrive:
             # Not an event this can invoke again: left in the queue for people, said once.
             print(f"[loket-local] dead-letter: a message that is not a failed event ({m['Body'][:200]}); "
                   "left in the queue", file=sys.stderr, flush=True)
-            self._hide(sqs, m, 43200)
+            self._hide(sqs, m, self.HIDDEN)
             return
         answer = record.get("responsePayload") or {}
         throttled = isinstance(answer, dict) and answer.get("__type") == "TooManyRequestsException"
@@ -1192,7 +1204,7 @@ class ThrottleRedrive:
             if tries >= self.MAX_RETRIES:
                 print(f"[loket-local] dead-letter: {name} failed {tries + 1} times ({what}); left in the queue",
                       file=sys.stderr, flush=True)
-                self._hide(sqs, m, 43200)
+                self._hide(sqs, m, self.HIDDEN)
                 return
             print(f"[loket-local] dead-letter: {name} failed ({what}); invoked again in {self.RETRY_AFTER} s, "
                   "as AWS retries", file=sys.stderr, flush=True)
@@ -1204,7 +1216,8 @@ class ThrottleRedrive:
                        Payload=json.dumps(record["requestPayload"]).encode())
         except Exception:  # noqa: BLE001 - keep the message; it comes back after the timeout
             return
-        sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        self.done.add(m["MessageId"])
+        self._hide(sqs, m, self.HIDDEN)
         if not throttled:
             self.waiting.discard(key)
             self.retried[key] = self.retried.get(key, 0) + 1

@@ -29,14 +29,19 @@ class FakeQueue:
         for receipt, m in self.messages.items():
             if m["visible_at"] <= self.now and len(out) < MaxNumberOfMessages:
                 m["visible_at"] = self.now + VisibilityTimeout
-                out.append({"ReceiptHandle": receipt, "Body": m["body"]})
+                out.append({"MessageId": f"id-{receipt}", "ReceiptHandle": receipt, "Body": m["body"]})
         return {"Messages": out}
 
     def change_message_visibility(self, QueueUrl, ReceiptHandle, VisibilityTimeout):  # noqa: N803
         self.messages[ReceiptHandle]["visible_at"] = self.now + VisibilityTimeout
 
     def delete_message(self, QueueUrl, ReceiptHandle):  # noqa: N803
-        del self.messages[ReceiptHandle]
+        raise AssertionError("the redrive must not delete: MiniStack's DeleteMessage can lose "
+                             "a dead-lettered event appended at the same moment")
+
+    def visible(self) -> list[str]:
+        """The messages a receive now, or within the next 12 hours, would return."""
+        return [r for r, m in self.messages.items() if m["visible_at"] < self.now + 43200]
 
 
 class FakeLambda:
@@ -76,8 +81,12 @@ class RedriveTest(unittest.TestCase):
         self.queue.put(failure({"n": 1}, THROTTLE))
         self.poll(0)
         self.assertEqual(self.lam.invoked, [{"n": 1}])
-        self.assertEqual(self.queue.messages, {})
+        self.assertEqual(self.queue.visible(), [], "hidden for 12 hours, not deleted")
         self.assertEqual(self.err.getvalue(), "")
+        # When it comes back it is hidden again, not invoked a second time.
+        self.poll(43201)
+        self.assertEqual(self.lam.invoked, [{"n": 1}])
+        self.assertEqual(self.queue.visible(), [])
 
     def test_a_failed_event_is_retried_after_a_minute_twice_then_left_and_printed(self):
         self.queue.put(failure({"n": 2}, {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out"}))
@@ -97,7 +106,9 @@ class RedriveTest(unittest.TestCase):
         for at in (124, 190, 400, 4000):
             self.poll(at)
         self.assertEqual(len(self.lam.invoked), 2)
-        self.assertEqual(len(self.queue.messages), 1)
+        self.assertEqual(len(self.queue.messages), 3, "two invoked again (kept hidden), one left for people")
+        self.poll(50000)
+        self.assertEqual(len(self.lam.invoked), 2, "nothing is invoked again when it comes back")
         self.assertIn("failed 3 times", self.err.getvalue())
         self.assertIn("left in the queue", self.err.getvalue())
 
@@ -115,7 +126,7 @@ class RedriveTest(unittest.TestCase):
         self.poll(0)
         self.poll(61)
         self.assertEqual(self.lam.invoked, [{"n": 3}])
-        self.assertEqual(self.queue.messages, {})
+        self.assertEqual(self.queue.visible(), [])
 
 
 if __name__ == "__main__":
