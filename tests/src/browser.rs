@@ -130,8 +130,23 @@ impl Browser {
     fn stop(&mut self) {
         // chromedriver and the Chromium it started share the process group.
         // `kill -TERM -- -<pgid>`: without `--`, procps reads `-<pgid>` as an option.
-        let _ = Command::new("kill").args(["-TERM", "--"]).arg(format!("-{}", self.driver.id())).status();
+        let group = format!("-{}", self.driver.id());
+        let signal = |sig: &str| {
+            Command::new("kill")
+                .args([sig, "--", &group])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        signal("-TERM");
         let _ = self.driver.wait();
+        // Chromium's own processes outlive the driver by a moment, writing to the profile
+        // as they go: the profile is removed once the whole group is gone.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while signal("-0") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        signal("-KILL");
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }

@@ -173,6 +173,7 @@ async fn requester_and_staff_in_the_browser() {
                 .await
                 .expect("set");
         }
+        let mut chosen = Vec::new();
         for file in form.find_all(Locator::Css("input[type=file][name^=dok_]")).await.expect("files") {
             let name = file.attr("name").await.expect("name").unwrap_or_default();
             if name == "dok_lampiran" {
@@ -181,12 +182,16 @@ async fn requester_and_staff_in_the_browser() {
             let path = std::env::temp_dir().join(format!("{}-{name}.pdf", loket_tests::unique_name("doc")));
             std::fs::write(&path, PDF).expect("pdf");
             file.send_keys(&path.display().to_string()).await.expect("choose file");
+            chosen.push(path);
         }
         if step.id == "berita-acara" {
             browser.shot("console-berita-acara").await;
         }
         form.find(Locator::Css("button[type=submit]")).await.expect("submit").click().await.expect("submit");
         let after = wait_for_text(&browser, &["Tindakan tersimpan", "class=\"problem\""]).await;
+        for path in chosen.drain(..) {
+            let _ = std::fs::remove_file(path);
+        }
         if !after.contains("Tindakan tersimpan") {
             browser.shot("failed-step").await;
             panic!("{} at {}: {after}", signed_in, step.id);
