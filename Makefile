@@ -10,7 +10,7 @@ TOOLS_VENV := .venv/tools
 CFN_LINT := $(TOOLS_VENV)/bin/cfn-lint
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: fuzz test-long run test lint unit browser-deps build deploy bench bench-render bench-calendar bench-mail bench-sweep bench-form \
+.PHONY: fuzz test-long run test lint unit browser-deps build deploy dead-letters bench bench-render bench-calendar bench-mail bench-sweep bench-form \
 	bench-lifecycle bench-load bench-zips catalog clean venv
 
 venv: $(MINISTACK)
@@ -66,6 +66,7 @@ browser-deps:
 
 unit: $(MINISTACK) browser-deps
 	$(MINISTACK_VENV)/bin/python -B -m unittest discover -s tools/local -p 'test_*.py'
+	$(MINISTACK_VENV)/bin/python -B -m unittest discover -s tools/ops -p 'test_*.py'
 	# One build of every binary and test: the local-stack tests run the functions' debug
 	# binaries and the load run its driver; built apart, each would get its own feature set
 	# and so its own copy of every dependency.
@@ -97,6 +98,12 @@ deploy: $(CFN_LINT)
 		--parameter-overrides Target=aws Architecture=arm64 AgencyId=$(AGENCY_ID) \
 		ServiceAddress=$(SERVICE_ADDRESS) \
 		PublicBaseUrl=$(PUBLIC_BASE_URL) AlarmEmail=$(ALARM_EMAIL)
+
+## dead-letters: what failed in a deployed stack's dead-letter queue; REPLAY=1 invokes each
+## failed event again after the fix and removes its record (tools/ops/dead_letters.py).
+STACK ?= loket
+dead-letters: $(CFN_LINT)
+	$(TOOLS_VENV)/bin/python tools/ops/dead_letters.py --stack $(STACK) $(if $(REPLAY),replay,list)
 
 ## bench: every benchmark, then BENCHMARKS.md (tools/bench/render.py). Slow (~20 min: the
 ## arm64 build and the 100,000-ticket sweep). Each part runs alone too, then `make bench-render`.

@@ -58,6 +58,8 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ops"))
+import dead_letters  # noqa: E402
 import localmail  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -1182,24 +1184,17 @@ class ThrottleRedrive:
         if m.get("MessageId") in self.done:
             self._hide(sqs, m, self.HIDDEN)
             return
-        try:
-            record = json.loads(m["Body"])
-        except ValueError:
-            record = None
-        function = (record.get("requestContext") or {}).get("functionArn") if isinstance(record, dict) else None
-        if not (function and "requestPayload" in record):
+        failure = dead_letters.parse(m["Body"])
+        if failure is None:
             # Not an event this can invoke again: left in the queue for people, said once.
             print(f"[loket-local] dead-letter: a message that is not a failed event ({m['Body'][:200]}); "
                   "left in the queue", file=sys.stderr, flush=True)
             self._hide(sqs, m, self.HIDDEN)
             return
-        answer = record.get("responsePayload") or {}
-        throttled = isinstance(answer, dict) and answer.get("__type") == "TooManyRequestsException"
-        name = function.rsplit(":", 1)[-1]
-        key = hashlib.sha256(json.dumps(record["requestPayload"], sort_keys=True).encode()).hexdigest()
+        throttled, name = failure.throttled, failure.name
+        key = hashlib.sha256(json.dumps(failure.payload, sort_keys=True).encode()).hexdigest()
         if not throttled and key not in self.waiting:
-            error = answer if isinstance(answer, dict) else {"errorMessage": str(answer)}
-            what = f"{error.get('errorType', '?')}: {str(error.get('errorMessage', ''))[:300]}"
+            what = failure.error
             tries = self.retried.get(key, 0)
             if tries >= self.MAX_RETRIES:
                 print(f"[loket-local] dead-letter: {name} failed {tries + 1} times ({what}); left in the queue",
@@ -1212,8 +1207,8 @@ class ThrottleRedrive:
             self._hide(sqs, m, self.RETRY_AFTER)
             return
         try:
-            lam.invoke(FunctionName=function, InvocationType="Event",
-                       Payload=json.dumps(record["requestPayload"]).encode())
+            lam.invoke(FunctionName=failure.function, InvocationType="Event",
+                       Payload=json.dumps(failure.payload).encode())
         except Exception:  # noqa: BLE001 - keep the message; it comes back after the timeout
             return
         self.done.add(m["MessageId"])
