@@ -180,11 +180,13 @@ async fn one_digest_per_recipient_and_once_under_concurrent_sweeps() {
     // Recorded: the tickets leave the due index until the deadline.
     let again = sweep(&env.deps, now + SignedDuration::from_secs(10)).await.expect("sweep");
     assert_eq!((again.items_read, again.mails_sent), (0, 0));
-    // At the deadline, level 1: the step is the Kabid's and Kadis's, so above them there
-    // is nobody; the level is recorded and nothing is sent.
+    // Past the deadline, level 1: the step is the Kabid's and Kadis's and nobody is above
+    // them, so they are told the limit has passed, one digest each, and it is recorded.
     let later = sweep(&env.deps, monday_8() + SignedDuration::from_mins(11)).await.expect("sweep");
-    assert_eq!(later.mails_sent, 0);
-    assert_eq!(later.tickets_recorded, 3);
+    assert_eq!((later.mails_sent, later.rechecked, later.tickets_recorded), (2, 3, 3));
+    let accepted = env.mailer.accepted();
+    assert!(accepted[2..].iter().all(|m| String::from_utf8_lossy(&m.raw).contains("Eskalasi tingkat 1")));
+    assert_eq!(sweep(&env.deps, monday_8() + SignedDuration::from_mins(12)).await.expect("sweep").mails_sent, 0);
 }
 
 #[tokio::test]
@@ -260,4 +262,34 @@ async fn two_sweeps_at_once_resend_a_pending_mail_once() {
     assert_eq!(a.expect("sweep").outbox_resent + b.expect("sweep").outbox_resent, 1);
     let sent = env.mailer.accepted().iter().filter(|m| m.subject.contains(ticket.number.as_str())).count();
     assert_eq!(sent, 1);
+}
+
+#[tokio::test]
+async fn the_admin_is_told_once_what_the_calendar_lacks() {
+    use loket_domain::calendar::{WeeklyHours, WorkingCalendar};
+    let mut env = env().await;
+    // A calendar without any holidays or Ramadan period (as when the data ran out).
+    env.deps.agency.calendar = WorkingCalendar::new(
+        jiff::tz::TimeZone::get("Asia/Jakarta").expect("zone"),
+        WeeklyHours::government_default(),
+        WeeklyHours::ramadan_default(),
+        Vec::new(),
+        Vec::new(),
+    );
+    // Monday 4 Jan 2027: 06:59 WIB is not the daily check; 07:00 is.
+    let at = |hm: &str| {
+        format!("2027-01-04T{hm}:00+07:00[Asia/Jakarta]").parse::<jiff::ZonedDateTime>().expect("t").timestamp()
+    };
+    assert_eq!(sweep(&env.deps, at("06:59")).await.expect("sweep").calendar_notices, 0);
+    let report = sweep(&env.deps, at("07:00")).await.expect("sweep");
+    assert_eq!(report.calendar_notices, 1, "{report:?}");
+    let mails = env.mailer.accepted();
+    assert_eq!(per_recipient(&mails), BTreeMap::from([("admin@staf.example.go.id".to_string(), 1)]));
+    let text = String::from_utf8_lossy(&mails[0].raw).to_string();
+    assert!(text.contains("tahun 2027 belum ada"), "{text}");
+    assert!(text.contains("Periode Ramadan tahun 2027"), "{text}");
+    // Told once: the next day's check sends nothing.
+    let next_day = at("07:00") + SignedDuration::from_hours(24);
+    assert_eq!(sweep(&env.deps, next_day).await.expect("sweep").calendar_notices, 0);
+    assert_eq!(env.mailer.accepted().len(), 1);
 }

@@ -194,6 +194,48 @@ pub struct Holiday {
     pub provisional: bool,
 }
 
+/// Something the calendar data lacks for a year (see [`WorkingCalendar::gaps`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CalendarGap {
+    /// No national holidays or cuti bersama: every weekday counts as a working day.
+    NoHolidays { year: i16 },
+    /// Some dates are provisional (not yet checked against the decree).
+    Provisional { year: i16 },
+    /// No Ramadan period: the shortened Ramadan hours are not applied.
+    NoRamadan { year: i16 },
+}
+
+impl CalendarGap {
+    /// A stable key, e.g. `2027-no-ramadan`.
+    pub fn key(&self) -> String {
+        match self {
+            CalendarGap::NoHolidays { year } => format!("{year}-no-holidays"),
+            CalendarGap::Provisional { year } => format!("{year}-provisional"),
+            CalendarGap::NoRamadan { year } => format!("{year}-no-ramadan"),
+        }
+    }
+
+    /// What it means and what to do, in Bahasa Indonesia, for the admin.
+    pub fn describe(&self) -> String {
+        match self {
+            CalendarGap::NoHolidays { year } => format!(
+                "Data hari libur nasional dan cuti bersama tahun {year} belum ada: setiap hari kerja \
+                 (Senin–Jumat) tahun {year} dihitung sebagai hari kerja, termasuk hari libur. Tambahkan \
+                 tanggalnya dari SKB tiga menteri ke berkas kalender, lalu pasang ulang Loket."
+            ),
+            CalendarGap::Provisional { year } => format!(
+                "Sebagian tanggal libur tahun {year} masih sementara (belum dicocokkan dengan naskah \
+                 keputusannya). Periksa tanggal-tanggal itu dan tandai sebagai pasti di berkas kalender."
+            ),
+            CalendarGap::NoRamadan { year } => format!(
+                "Periode Ramadan tahun {year} belum diisi: jam kerja Ramadan yang lebih pendek belum \
+                 berlaku, sehingga batas waktu dihitung dengan jam kerja biasa. Isi tanggalnya setelah \
+                 sidang isbat, lalu pasang ulang Loket."
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RamadanPeriod {
     pub first_day: Date,
@@ -316,10 +358,23 @@ impl WorkingCalendar {
         self.ramadan_periods.iter().any(|p| p.first_day <= date && date <= p.last_day)
     }
 
-    /// Whether the holiday data covers the date's year (outside it, only weekends and
-    /// office hours count).
-    pub fn covers_year(&self, year: i16) -> bool {
-        self.holidays.iter().any(|h| h.date.year() == year)
+    /// What the calendar data lacks for `year`: without national holidays every weekday
+    /// of the year counts as working, without a Ramadan period the shortened hours are not
+    /// applied, and provisional dates are not yet checked against the decree. An agency's
+    /// own regional holidays do not make a year covered.
+    pub fn gaps(&self, year: i16) -> Vec<CalendarGap> {
+        let national: Vec<&Holiday> =
+            self.holidays.iter().filter(|h| h.date.year() == year && h.kind != HolidayKind::LiburDaerah).collect();
+        let mut gaps = Vec::new();
+        if national.is_empty() {
+            gaps.push(CalendarGap::NoHolidays { year });
+        } else if national.iter().any(|h| h.provisional) {
+            gaps.push(CalendarGap::Provisional { year });
+        }
+        if !self.ramadan_periods.iter().any(|p| p.first_day.year() == year || p.last_day.year() == year) {
+            gaps.push(CalendarGap::NoRamadan { year });
+        }
+        gaps
     }
 
     /// The openings of a date: empty on weekends, holidays and cuti bersama.
@@ -529,6 +584,36 @@ mod tests {
     fn defaults_are_valid_and_37_5_hours() {
         assert_eq!(WeeklyHours::government_default().weekly_total(), SignedDuration::from_mins(37 * 60 + 30));
         assert_eq!(WeeklyHours::ramadan_default().weekly_total(), SignedDuration::from_mins(32 * 60 + 30));
+    }
+
+    #[test]
+    fn gaps_name_what_the_data_lacks_per_year() {
+        let holiday = |y: i16, kind: HolidayKind, provisional: bool| Holiday {
+            date: date(y, 8, 17),
+            kind,
+            name: "x".into(),
+            provisional,
+        };
+        let cal = WorkingCalendar::new(
+            TimeZone::get("Asia/Jakarta").expect("zone"),
+            WeeklyHours::government_default(),
+            WeeklyHours::ramadan_default(),
+            vec![RamadanPeriod { first_day: date(2026, 2, 19), last_day: date(2026, 3, 20) }],
+            vec![
+                holiday(2026, HolidayKind::LiburNasional, false),
+                holiday(2027, HolidayKind::LiburNasional, true),
+                // A regional holiday alone does not cover a year.
+                holiday(2028, HolidayKind::LiburDaerah, false),
+            ],
+        );
+        assert_eq!(cal.gaps(2026), vec![]);
+        assert_eq!(
+            cal.gaps(2027),
+            vec![CalendarGap::Provisional { year: 2027 }, CalendarGap::NoRamadan { year: 2027 }]
+        );
+        assert_eq!(cal.gaps(2028), vec![CalendarGap::NoHolidays { year: 2028 }, CalendarGap::NoRamadan { year: 2028 }]);
+        assert_eq!(CalendarGap::NoRamadan { year: 2027 }.key(), "2027-no-ramadan");
+        assert!(CalendarGap::NoHolidays { year: 2028 }.describe().contains("tahun 2028"));
     }
 
     #[test]

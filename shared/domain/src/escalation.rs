@@ -4,7 +4,7 @@
 //! holds the instant of each alert level. The SLA sweep sends each level at most once per
 //! step visit; that "once" is the store's business (a claim record), not this module's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -149,35 +149,36 @@ impl Chain {
     }
 
     /// The roles told at a level, for a step performed by `performers`. Level 1 goes one
-    /// step up the chain from each performer, level 2 two steps, level 3 three; roles
-    /// already among the performers or told at a lower level are left out.
-    pub fn recipients(&self, level: AlertLevel, performers: &[Role]) -> Vec<Role> {
-        let hops = match level {
+    /// role up the chain from each performer, level 2 two roles, level 3 three. A role
+    /// among the performers is passed over, and so is a post nobody holds (`staffed` says
+    /// whether anyone does), so an empty Kasi post does not swallow level 1; a role told at
+    /// a lower level is not told again. Empty when nobody is above (the top performs).
+    pub fn recipients(&self, level: AlertLevel, performers: &[Role], staffed: impl Fn(Role) -> bool) -> Vec<Role> {
+        let depth = match level {
             AlertLevel::Warning => return performers.to_vec(),
             AlertLevel::Level1 => 1,
             AlertLevel::Level2 => 2,
             AlertLevel::Level3 => 3,
         };
-        let mut out: Vec<Role> = Vec::new();
-        for &performer in performers {
-            let mut role = Some(performer);
-            let mut lower = Vec::new();
-            for _ in 0..hops {
-                if let Some(r) = role {
-                    lower.push(r);
+        // Each performer's line of supervisors who are not performers and have someone.
+        let lines: Vec<Vec<Role>> = performers
+            .iter()
+            .map(|&performer| {
+                let mut line = Vec::new();
+                let mut role = self.supervisor(performer);
+                while let Some(up) = role {
+                    if !performers.contains(&up) && !line.contains(&up) && staffed(up) {
+                        line.push(up);
+                    }
+                    role = self.supervisor(up);
                 }
-                role = role.and_then(|r| self.supervisor(r));
-            }
-            if let Some(r) = role
-                && !performers.contains(&r)
-                && !out.contains(&r)
-                && !lower.contains(&r)
-            {
-                out.push(r);
-            }
-        }
-        out.sort();
-        out
+                line
+            })
+            .collect();
+        let at = |hop: usize| lines.iter().filter_map(move |line| line.get(hop).copied());
+        let lower: BTreeSet<Role> = (0..depth - 1).flat_map(at).collect();
+        let here: BTreeSet<Role> = at(depth - 1).filter(|r| !lower.contains(r)).collect();
+        here.into_iter().collect()
     }
 }
 
@@ -227,8 +228,11 @@ impl AlertPlan {
     /// The levels that should go out now, given the highest one already handled. A warning
     /// is skipped once the limit itself has passed (level 1 says more).
     pub fn due_levels(&self, handled: Option<AlertLevel>, now: Timestamp) -> Vec<AlertLevel> {
+        // A step finished at its due instant is on time (`StepRecord::within_limit`), so the
+        // escalations fire only once the instant has passed; the warning at its instant.
+        let reached_at = |l: AlertLevel, t: Timestamp| if l == AlertLevel::Warning { t <= now } else { t < now };
         let reached: Vec<AlertLevel> =
-            self.alerts.iter().filter(|(l, t)| *t <= now && Some(*l) > handled).map(|(l, _)| *l).collect();
+            self.alerts.iter().filter(|(l, t)| reached_at(*l, *t) && Some(*l) > handled).map(|(l, _)| *l).collect();
         let past_limit = reached.iter().any(|l| *l >= AlertLevel::Level1);
         reached.into_iter().filter(|l| !(past_limit && *l == AlertLevel::Warning)).collect()
     }
@@ -289,21 +293,55 @@ mod tests {
     }
 
     #[test]
+    fn a_step_is_late_only_once_its_due_instant_has_passed() {
+        let cal = cal();
+        let plan = AlertPlan::for_step(&cal, wib(&cal, 8, 0), TimeLimit::Minutes(60), &Thresholds::default());
+        let due = plan.due;
+        assert_eq!(plan.due_levels(Some(AlertLevel::Warning), due), Vec::<AlertLevel>::new());
+        let just_after = due + SignedDuration::from_nanos(1);
+        assert_eq!(plan.due_levels(Some(AlertLevel::Warning), just_after), vec![AlertLevel::Level1]);
+    }
+
+    #[test]
     fn chain_goes_up_from_the_performer() {
         let chain = Chain::government_default();
-        assert_eq!(chain.recipients(AlertLevel::Level1, &[Role::Teknisi]), vec![Role::Kasi]);
-        assert_eq!(chain.recipients(AlertLevel::Level2, &[Role::Teknisi]), vec![Role::Kabid]);
-        assert_eq!(chain.recipients(AlertLevel::Level3, &[Role::Teknisi]), vec![Role::Kadis]);
-        assert_eq!(chain.recipients(AlertLevel::Level1, &[Role::Helpdesk]), vec![Role::Koordinator]);
-        assert_eq!(chain.recipients(AlertLevel::Level1, &[Role::Kabid]), vec![Role::Kadis]);
-        assert!(chain.recipients(AlertLevel::Level2, &[Role::Kabid]).is_empty());
-        assert!(chain.recipients(AlertLevel::Level1, &[Role::Kadis]).is_empty());
+        let all = |_: Role| true;
+        assert_eq!(chain.recipients(AlertLevel::Level1, &[Role::Teknisi], all), vec![Role::Kasi]);
+        assert_eq!(chain.recipients(AlertLevel::Level2, &[Role::Teknisi], all), vec![Role::Kabid]);
+        assert_eq!(chain.recipients(AlertLevel::Level3, &[Role::Teknisi], all), vec![Role::Kadis]);
+        assert_eq!(chain.recipients(AlertLevel::Level1, &[Role::Helpdesk], all), vec![Role::Koordinator]);
+        assert_eq!(chain.recipients(AlertLevel::Level1, &[Role::Kabid], all), vec![Role::Kadis]);
+        assert!(chain.recipients(AlertLevel::Level2, &[Role::Kabid], all).is_empty());
+        assert!(chain.recipients(AlertLevel::Level1, &[Role::Kadis], all).is_empty());
         assert_eq!(
-            chain.recipients(AlertLevel::Level1, &[Role::Teknisi, Role::Helpdesk]),
+            chain.recipients(AlertLevel::Level1, &[Role::Teknisi, Role::Helpdesk], all),
             vec![Role::Koordinator, Role::Kasi]
         );
+        assert_eq!(chain.recipients(AlertLevel::Level2, &[Role::Teknisi, Role::Helpdesk], all), vec![Role::Kabid]);
+        assert_eq!(chain.recipients(AlertLevel::Level3, &[Role::Teknisi, Role::Helpdesk], all), vec![Role::Kadis]);
         // A step shared by Kadis and Kabid escalates to nobody above them.
-        assert!(chain.recipients(AlertLevel::Level1, &[Role::Kadis, Role::Kabid]).is_empty());
+        assert!(chain.recipients(AlertLevel::Level1, &[Role::Kadis, Role::Kabid], all).is_empty());
+    }
+
+    #[test]
+    fn a_role_told_at_a_lower_level_is_not_told_again() {
+        // Performed by the technician and the Kasi together: the Kabid first, then the
+        // Kadis, each once (the Kadis used to be told at level 2 and again at level 3).
+        let chain = Chain::government_default();
+        let both = [Role::Teknisi, Role::Kasi];
+        let all = |_: Role| true;
+        assert_eq!(chain.recipients(AlertLevel::Level1, &both, all), vec![Role::Kabid]);
+        assert_eq!(chain.recipients(AlertLevel::Level2, &both, all), vec![Role::Kadis]);
+        assert!(chain.recipients(AlertLevel::Level3, &both, all).is_empty());
+    }
+
+    #[test]
+    fn a_post_nobody_holds_is_passed_over() {
+        let chain = Chain::government_default();
+        let no_kasi = |r: Role| r != Role::Kasi;
+        assert_eq!(chain.recipients(AlertLevel::Level1, &[Role::Teknisi], no_kasi), vec![Role::Kabid]);
+        assert_eq!(chain.recipients(AlertLevel::Level2, &[Role::Teknisi], no_kasi), vec![Role::Kadis]);
+        assert!(chain.recipients(AlertLevel::Level3, &[Role::Teknisi], no_kasi).is_empty());
     }
 
     #[test]

@@ -61,9 +61,11 @@ fn people(agency: &Agency, roles: &[Role]) -> Vec<StaffRef> {
     out
 }
 
-/// Who is told at a level: the performer for a warning (the assignee if there is one);
-/// at level 1 the assignee's own supervisor when the directory names one; otherwise the
-/// holders of the roles up the chain.
+/// Who is told at a level: the performer for a warning (the assignee, if the step is
+/// theirs); at level 1 the assignee's own supervisor when the directory names one;
+/// otherwise the holders of the roles up the chain (posts nobody holds passed over). When
+/// nobody is above the performers (the Kadis performs), level 1 tells the performers that
+/// the limit has passed: a late step is never silent.
 fn recipients(
     agency: &Agency,
     ticket: &Ticket,
@@ -71,15 +73,24 @@ fn recipients(
     performers: &[Role],
     step_scope: bool,
 ) -> (Vec<Role>, Vec<StaffRef>) {
-    let roles = agency.chain.recipients(level, performers);
-    let assignee = if step_scope { ticket.assignee.as_ref() } else { None };
+    let staffed = |role: Role| agency.staff.iter().any(|m| m.roles.contains(&role));
+    let mut roles = agency.chain.recipients(level, performers, staffed);
+    if level == AlertLevel::Level1 && roles.is_empty() {
+        roles = performers.to_vec();
+    }
+    // The assignee counts only while the current step is one their roles perform: an
+    // assignment made at an earlier step says nothing about who holds this one.
+    let assignee = ticket.assignee.as_ref().filter(|person| {
+        step_scope
+            && agency
+                .staff_by_email(&person.email)
+                .is_some_and(|member| member.roles.iter().any(|r| performers.contains(r)))
+    });
     match (level, assignee) {
         (AlertLevel::Warning, Some(person)) => (roles, vec![person.clone()]),
         (AlertLevel::Level1, Some(person)) => {
             let supervisor = agency
-                .staff
-                .iter()
-                .find(|m| m.email.eq_ignore_ascii_case(&person.email))
+                .staff_by_email(&person.email)
                 .and_then(|m| m.supervisor.as_ref())
                 .and_then(|id| agency.staff.iter().find(|m| &m.id == id));
             match supervisor {
@@ -287,9 +298,27 @@ mod tests {
         let late = due_alerts(&ticket, &fx.catalog, &fx.agency, wib("2026-11-30T07:40"));
         assert_eq!(levels(&late), vec![AlertLevel::Level1]);
         assert_eq!(late.alerts[0].lateness, SignedDuration::from_mins(5));
-        // The step is shared by the Kabid and the Kadis: level 1 goes to nobody above
-        // the Kabid but the Kadis, who performs it too, so nobody is added.
-        assert!(late.alerts[0].recipients.is_empty());
+        // The step is shared by the Kabid and the Kadis: nobody is above both, so level 1
+        // tells them that the limit has passed (never silent).
+        assert_eq!(late.alerts[0].roles, vec![Role::Kabid, Role::Kadis]);
+        let told: Vec<&str> = late.alerts[0].recipients.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(told, ["Hendra Kepala Dinas", "Wati Kepala Bidang"]);
+    }
+
+    #[test]
+    fn an_assignee_from_an_earlier_step_is_not_told_about_this_one() {
+        let fx = fx("pangkalpinang");
+        let mut ticket = open(&fx, "gangguan-internet-disposisi", wib("2026-11-23T08:00"));
+        // Budi (a technician) was assigned, but the current step is the Kabid/Kadis disposisi.
+        let budi = fx.agency.staff_by_email("budi@staf.example.go.id").expect("budi").as_ref();
+        ticket.assignee = Some(budi.clone());
+        let warn = due_alerts(&ticket, &fx.catalog, &fx.agency, wib("2026-11-23T08:09"));
+        assert_eq!(levels(&warn), vec![AlertLevel::Warning]);
+        assert!(!warn.alerts[0].recipients.contains(&budi), "{:?}", warn.alerts[0].recipients);
+        assert!(warn.alerts[0].recipients.iter().any(|p| p.name == "Wati Kepala Bidang"));
+        let late = due_alerts(&ticket, &fx.catalog, &fx.agency, wib("2026-11-23T08:11"));
+        let told: Vec<&str> = late.alerts[0].recipients.iter().map(|p| p.name.as_str()).collect();
+        assert!(!told.contains(&"Dedi Kepala Seksi Jaringan"), "not Budi's supervisor: {told:?}");
     }
 
     #[test]

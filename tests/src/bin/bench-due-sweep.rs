@@ -110,8 +110,8 @@ async fn main() -> anyhow::Result<()> {
     let second = sla_check::sweep(&deps, now).await?;
     let second_ms = started.elapsed().as_secs_f64() * 1000.0;
     println!(
-        "sla_sweep open={open} late={late} items_read={} alerts={} mails={} ms={first_ms:.1} next_sweep_items_read={} next_sweep_ms={second_ms:.1}",
-        report.items_read, report.alerts, report.mails_sent, second.items_read
+        "sla_sweep open={open} late={late} items_read={} rechecked={} alerts={} mails={} ms={first_ms:.1} next_sweep_items_read={} next_sweep_ms={second_ms:.1}",
+        report.items_read, report.rechecked, report.alerts, report.mails_sent, second.items_read
     );
     anyhow::ensure!(report.items_read < 100, "the sweep read {} items", report.items_read);
     Ok(())

@@ -515,4 +515,39 @@ impl Composer<'_> {
             .unwrap_or_default();
         Some(Outgoing { key, kind: MailKind::Escalation, message_id, to: vec![to.email.clone()], subject, raw })
     }
+
+    /// Tells an admin what the working-time calendar lacks (no ticket: it is about every
+    /// deadline the agency counts).
+    pub fn calendar_notice(&self, to: &StaffRef, gaps: &[crate::calendar::CalendarGap], now: Timestamp) -> Outgoing {
+        let mut body = format!(
+            "Yth. {},\n\nData kalender kerja Loket ({}, {}) perlu dilengkapi:\n",
+            to.name, self.agency.name, self.agency.zone_label
+        );
+        for gap in gaps {
+            body.push_str(&format!("\n- {}\n", gap.describe()));
+        }
+        body.push_str(&format!(
+            "\nBatas waktu setiap langkah dihitung dengan kalender ini. Pesan ini dikirim sekali untuk \
+             setiap kekurangan.\n\n{}\n",
+            self.agency.sender_name
+        ));
+        let keys: Vec<String> = gaps.iter().map(|g| g.key()).collect();
+        let recipient_key: String = to.id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let key = format!("calendar-{}-{recipient_key}", keys.join("-"));
+        let message_id = format!("loket.{key}.{}@{}", now.as_second(), self.agency.mail_domain);
+        let subject = "[Loket] Data kalender kerja perlu dilengkapi".to_string();
+        let raw = MessageBuilder::new()
+            .from(Address::new_address(Some(self.agency.sender_name.as_str()), self.agency.service_address.as_str()))
+            .to(Address::new_address(Some(to.name.as_str()), to.email.as_str()))
+            .subject(subject.as_str())
+            .message_id(message_id.as_str())
+            .date(now.as_second())
+            .header(LOOP_HEADER, Raw::new("calendar"))
+            .header("Auto-Submitted", Raw::new("auto-generated"))
+            .header("X-Auto-Response-Suppress", Raw::new("All"))
+            .text_body(body)
+            .write_to_vec()
+            .unwrap_or_default();
+        Outgoing { key, kind: MailKind::StaffNotice, message_id, to: vec![to.email.clone()], subject, raw }
+    }
 }
