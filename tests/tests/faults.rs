@@ -508,7 +508,7 @@ impl Env {
             agency: self.agency.clone(),
             keys: self.keys.clone(),
             links: self.links.clone(),
-            console_login: None,
+            sign_in: None,
         }
     }
 

@@ -27,7 +27,10 @@ async fn api(agency: &str) -> Api {
         mailer: SesMailer::new(ses, agency.service_address.clone()),
         keys: ThreadKeys::new(b"staff-api-test-secret-0123456789".to_vec()).expect("keys"),
         links: Links { public_base: "http://127.0.0.1:9".into(), console_base: "http://127.0.0.1:9/staf".into() },
-        console_login: Some("http://127.0.0.1:9/_local/login".into()),
+        sign_in: transitions::SignIn::new(
+            "http://127.0.0.1:9/_local/login?client_id=loket-local&response_type=code",
+            "http://127.0.0.1:9/_local/token",
+        ),
         catalog,
         agency,
     }
@@ -529,7 +532,19 @@ async fn console_sessions_csrf_roles_and_escaping() {
 
     // Without a session, or with a forged one: off to the sign-in page.
     let page = console(&api, "GET", "/konsol", None, None).await;
-    assert_eq!((page.status, page.location.as_str()), (303, "http://127.0.0.1:9/_local/login"), "{}", page.html);
+    assert_eq!((page.status, page.location.as_str()), (303, "http://127.0.0.1:9/staf/konsol/masuk"), "{}", page.html);
+    // The sign-in page: its script, the identity provider's two endpoints, and a CSP that
+    // lets the script reach only ourselves and the token endpoint.
+    let hop = console(&api, "GET", "/konsol/masuk", None, None).await;
+    assert_eq!(hop.status, 200);
+    assert!(hop.html.contains("data-token=\"http://127.0.0.1:9/_local/token\""), "{}", hop.html);
+    assert!(
+        hop.html
+            .contains("data-login=\"http://127.0.0.1:9/_local/login?client_id=loket-local&amp;response_type=code\"")
+    );
+    assert!(hop.html.contains("/konsol/masuk.js\"></script>"));
+    let csp = &hop.csp;
+    assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self' http://127.0.0.1:9;"), "{csp}");
     let cookie = sign_in(&api, &helpdesk, &[Role::Helpdesk]).await;
     let (name, value) = cookie.split_once('=').expect("cookie");
     let (payload, sig) = value.split_once('.').expect("signed");
@@ -711,7 +726,7 @@ async fn console_sessions_csrf_roles_and_escaping() {
     // Without a session: the sign-in page; past the end of the list: not found.
     let anonymous = console(&api, "GET", &document_path, None, None).await;
     assert_eq!(anonymous.status, 303);
-    assert!(anonymous.location.contains("/_local/login"), "{}", anonymous.location);
+    assert!(anonymous.location.ends_with("/konsol/masuk"), "{}", anonymous.location);
     let past = console(&api, "GET", &format!("/konsol/tiket/{number}/dokumen/99"), Some(&tech), None).await;
     assert_eq!(past.status, 404);
     let bogus = console(&api, "GET", &format!("/konsol/tiket/{number}/dokumen/x"), Some(&tech), None).await;

@@ -873,11 +873,51 @@ class DevIssuer:
         self.n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
         self.e = numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
         self.kid = hashlib.sha256(self.n).hexdigest()[:16]
+        self._codes: dict[str, dict] = {}
+        self._codes_lock = threading.Lock()
+
+    CODE_SECONDS = 60
+
+    def authorize(self, query: dict[str, str], claims: dict, callback: str) -> str:
+        """An authorization code for `claims` (OAuth 2.0 code with PKCE, S256 only); where to
+        send the browser. Raises ValueError for a request Cognito would refuse."""
+        if query.get("response_type") != "code":
+            raise ValueError("response_type must be code")
+        if query.get("redirect_uri") != callback:
+            raise ValueError(f"redirect_uri must be {callback}")
+        challenge = query.get("code_challenge", "")
+        if query.get("code_challenge_method") != "S256" or len(challenge) < 43:
+            raise ValueError("a code_challenge with code_challenge_method S256 is required")
+        code = secrets.token_urlsafe(24)
+        with self._codes_lock:
+            now = time.time()
+            self._codes = {c: v for c, v in self._codes.items() if v["until"] > now}
+            self._codes[code] = {"claims": claims, "challenge": challenge, "redirect_uri": callback,
+                                 "client_id": query.get("client_id", ""), "until": now + self.CODE_SECONDS}
+        state = {"state": query["state"]} if query.get("state") else {}
+        return f"{callback}?{urllib.parse.urlencode({'code': code, **state})}"
+
+    def token(self, form: dict[str, str]) -> tuple[int, dict]:
+        """The token endpoint: a code (once, within a minute) and its PKCE verifier -> ID token."""
+        if form.get("grant_type") != "authorization_code":
+            return 400, {"error": "unsupported_grant_type"}
+        with self._codes_lock:
+            entry = self._codes.pop(form.get("code", ""), None)
+        if entry is None or entry["until"] < time.time():
+            return 400, {"error": "invalid_grant"}
+        verifier = form.get("code_verifier", "")
+        if (b64url(hashlib.sha256(verifier.encode()).digest()) != entry["challenge"]
+                or form.get("redirect_uri") != entry["redirect_uri"]
+                or form.get("client_id") != entry["client_id"]):
+            return 400, {"error": "invalid_grant"}
+        return 200, {"id_token": self.mint(entry["claims"], ttl=3600), "token_type": "Bearer", "expires_in": 3600}
 
     def discovery(self) -> dict:
+        base = self.issuer[: -len(self.PATH)]
         return {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/jwks.json",
-                "id_token_signing_alg_values_supported": ["RS256"], "response_types_supported": ["id_token"],
-                "subject_types_supported": ["public"]}
+                "authorization_endpoint": f"{base}/_local/login", "token_endpoint": f"{base}/_local/token",
+                "id_token_signing_alg_values_supported": ["RS256"], "response_types_supported": ["code"],
+                "code_challenge_methods_supported": ["S256"], "subject_types_supported": ["public"]}
 
     def jwks(self) -> dict:
         return {"keys": [{"kty": "RSA", "kid": self.kid, "use": "sig", "alg": "RS256",
@@ -914,15 +954,21 @@ def staff_claims(agency: str, who: str | None) -> dict:
             "name": member.get("name", member["email"]), "cognito:groups": list(member.get("roles", []))}
 
 
-def dev_login_page(agency: str) -> str:
+def dev_login_page(agency: str, query: str) -> str:
     """The local stand-in for Cognito's hosted sign-in: pick a staff member of the agency
-    profile; the launcher mints their dev token and sends the browser to the console's
-    sign-in hop, exactly as Cognito would."""
+    profile; the launcher sends the browser back to the console's sign-in hop with a code,
+    which the hop trades (with its PKCE verifier) for that person's dev token, exactly as
+    with Cognito. `query` is the authorization request, carried on each link."""
     profile = tomllib.loads((AGENCIES_DIR / f"{agency}.toml").read_text(encoding="utf-8"))
-    rows = "".join(
-        f'<li><a href="/_local/login/{html.escape(urllib.parse.quote(m.get("id") or m["email"]))}">'
-        f'{html.escape(m.get("name", m["email"]))}</a> ({html.escape(", ".join(m.get("roles", [])))})</li>'
-        for m in profile.get("staff") or [])
+    q = f"?{query}" if query else ""
+
+    def row(m: dict) -> str:
+        href = "/_local/login/" + urllib.parse.quote(m.get("id") or m["email"]) + q
+        roles = ", ".join(m.get("roles", []))
+        return (f'<li><a href="{html.escape(href)}">{html.escape(m.get("name", m["email"]))}</a> '
+                f'({html.escape(roles)})</li>')
+
+    rows = "".join(row(m) for m in profile.get("staff") or [])
     return ("<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><title>Masuk (lokal)</title></head>"
             "<body><h1>Masuk sebagai petugas (lokal)</h1><p>Pengganti halaman masuk Cognito untuk "
             f"<code>make run</code>. Pilih petugas:</p><ul>{rows}</ul></body></html>")
@@ -1060,19 +1106,23 @@ Halaman ini dimuat ulang tiap 5 detik. <a href="/outbox.json">JSON</a></p>
                     self._send(200, json.dumps(iss.discovery()).encode(), "application/json")
                 elif iss and path == f"{DevIssuer.PATH}/jwks.json":
                     self._send(200, json.dumps(iss.jwks()).encode(), "application/json")
-                elif iss and path.split("?")[0] == "/_local/login":
-                    self._send(200, dev_login_page(outbox.info["agency_id"]).encode(), "text/html; charset=utf-8",
-                               {"Content-Security-Policy": "default-src 'none'; base-uri 'none'"})
+                elif iss and path == "/_local/login":
+                    query = self.path.split("?", 1)[1] if "?" in self.path else ""
+                    self._send(200, dev_login_page(outbox.info["agency_id"], query).encode(),
+                               "text/html; charset=utf-8", {"Content-Security-Policy": "default-src 'none'; base-uri 'none'"})
                 elif iss and path.startswith("/_local/login/"):
-                    who = urllib.parse.unquote(path[len("/_local/login/"):].split("?")[0])
+                    who = urllib.parse.unquote(path[len("/_local/login/"):])
+                    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+                    base = iss.issuer[: -len(DevIssuer.PATH)]
                     try:
-                        token = iss.mint(staff_claims(outbox.info["agency_id"], who))
+                        where = iss.authorize(query, staff_claims(outbox.info["agency_id"], who), f"{base}/konsol/masuk")
                     except Fatal as ex:
                         self._send(404, f"{ex}\n".encode(), "text/plain; charset=utf-8")
                         return
-                    base = iss.issuer[: -len(DevIssuer.PATH)]
-                    self._send(303, b"", "text/plain", {"Location": f"{base}/konsol/masuk#id_token={token}",
-                                                        })
+                    except ValueError as ex:
+                        self._send(400, f"invalid_request: {ex}\n".encode(), "text/plain; charset=utf-8")
+                        return
+                    self._send(303, b"", "text/plain", {"Location": where})
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
@@ -1105,7 +1155,12 @@ Halaman ini dimuat ulang tiap 5 detik. <a href="/outbox.json">JSON</a></p>
                     conn.close()
 
             def other(self) -> None:
-                if outbox.api_id and not self.path.startswith(Outbox.LOCAL_PREFIX):
+                if self.command == "POST" and self.path.split("?", 1)[0] == "/_local/token" and outbox.issuer:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode("utf-8", "replace")))
+                    code, body = outbox.issuer.token(form)
+                    self._send(code, json.dumps(body).encode(), "application/json")
+                elif outbox.api_id and not self.path.startswith(Outbox.LOCAL_PREFIX):
                     self.proxy()
                 else:
                     self._send(404, "Belum ada HTTP API di stack ini (not found). Kotak keluar: /outbox\n".encode(),

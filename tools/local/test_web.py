@@ -127,5 +127,95 @@ class Issuer(unittest.TestCase):
         pub.verify(dec(sig), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class SignIn(unittest.TestCase):
+    """The dev sign-in as the console's script drives it: authorization code with PKCE."""
+
+    def setUp(self):
+        import tempfile
+        from pathlib import Path
+
+        self.tmp = tempfile.TemporaryDirectory()
+        self.old_key = loket_local.DevIssuer.KEY_FILE
+        loket_local.DevIssuer.KEY_FILE = Path(self.tmp.name) / "k.pem"
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        self.base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        issuer = loket_local.DevIssuer(f"{self.base}/_local/oidc", "loket-local")
+        self.web = loket_local.Outbox("http://127.0.0.1:9", "Asia/Jakarta", None,
+                                      {"agency_id": "pangkalpinang", "service_address": "a@b", "smtp": "h:1"},
+                                      issuer=issuer).serve(sock)
+        self.opener = urllib.request.build_opener(NoRedirect, urllib.request.ProxyHandler({}))
+
+    def tearDown(self):
+        self.web.shutdown()
+        self.web.server_close()
+        loket_local.DevIssuer.KEY_FILE = self.old_key
+        self.tmp.cleanup()
+
+    def authorize(self, verifier: str, **extra) -> dict:
+        import base64
+        import hashlib
+        import urllib.parse
+
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        query = {"client_id": "loket-local", "response_type": "code", "scope": "openid email",
+                 "redirect_uri": f"{self.base}/konsol/masuk", "state": "s-1", "code_challenge": challenge,
+                 "code_challenge_method": "S256", **extra}
+        page = self.opener.open(f"{self.base}/_local/login?{urllib.parse.urlencode(query)}").read().decode()
+        link = f"/_local/login/rina?{urllib.parse.urlencode(query)}"
+        self.assertIn(link.replace("&", "&amp;"), page, "each person's link carries the request")
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            self.opener.open(self.base + link)
+        self.assertEqual(cm.exception.code, 303)
+        where = urllib.parse.urlsplit(cm.exception.headers["Location"])
+        self.assertEqual(f"{where.scheme}://{where.netloc}{where.path}", f"{self.base}/konsol/masuk")
+        back = dict(urllib.parse.parse_qsl(where.query))
+        self.assertEqual(back["state"], "s-1")
+        self.assertNotIn("id_token", cm.exception.headers["Location"])
+        return back
+
+    def token(self, code: str, verifier: str) -> tuple[int, dict]:
+        import urllib.parse
+
+        form = urllib.parse.urlencode({"grant_type": "authorization_code", "client_id": "loket-local",
+                                       "redirect_uri": f"{self.base}/konsol/masuk", "code": code,
+                                       "code_verifier": verifier}).encode()
+        try:
+            with self.opener.open(urllib.request.Request(f"{self.base}/_local/token", data=form)) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+
+    def test_the_code_and_its_verifier_give_the_persons_token_once(self):
+        import base64
+
+        verifier = "v" * 50
+        code = self.authorize(verifier)["code"]
+        status, body = self.token(code, verifier)
+        self.assertEqual(status, 200, body)
+        payload = body["id_token"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        self.assertEqual((claims["email"], claims["cognito:groups"]), ("rina@staf.example.go.id", ["helpdesk"]))
+        self.assertEqual(self.token(code, verifier), (400, {"error": "invalid_grant"}), "a code works once")
+
+    def test_a_wrong_verifier_gets_nothing(self):
+        code = self.authorize("v" * 50)["code"]
+        self.assertEqual(self.token(code, "w" * 50), (400, {"error": "invalid_grant"}))
+
+    def test_a_request_without_a_challenge_is_refused(self):
+        import urllib.parse
+
+        query = urllib.parse.urlencode({"response_type": "code", "redirect_uri": f"{self.base}/konsol/masuk"})
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            self.opener.open(f"{self.base}/_local/login/rina?{query}")
+        self.assertEqual(cm.exception.code, 400)
+
+
 if __name__ == "__main__":
     unittest.main()

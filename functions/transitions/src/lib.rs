@@ -52,9 +52,35 @@ pub struct Deps<S, R, M> {
     pub agency: Agency,
     pub keys: ThreadKeys,
     pub links: Links,
-    /// Where the console sends people to sign in (`CONSOLE_LOGIN_URL`): Cognito's hosted
-    /// UI in AWS, the launcher's dev sign-in locally.
-    pub console_login: Option<String>,
+    /// Where the console signs people in: Cognito's hosted UI in AWS, the launcher's dev
+    /// sign-in locally.
+    pub sign_in: Option<SignIn>,
+}
+
+/// The identity provider's two endpoints for the console's sign-in (authorization code
+/// with PKCE, run by the sign-in page's script).
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    /// `CONSOLE_LOGIN_URL`: the authorization endpoint with `client_id`, `response_type=code`,
+    /// `scope` and `redirect_uri` (the script adds `state` and the code challenge).
+    pub authorize: String,
+    /// `CONSOLE_TOKEN_URL`: where the script trades the code (with its verifier) for the ID token.
+    pub token: String,
+}
+
+impl SignIn {
+    /// Both endpoints, when both are absolute http(s) URLs.
+    pub fn new(authorize: &str, token: &str) -> Option<SignIn> {
+        let web = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+        (web(authorize) && web(token)).then(|| SignIn { authorize: authorize.to_string(), token: token.to_string() })
+    }
+
+    /// `scheme://host[:port]` of the token endpoint, for the sign-in page's `connect-src`.
+    pub fn token_origin(&self) -> &str {
+        let after_scheme = self.token.find("://").map_or(0, |i| i + 3);
+        let end = self.token[after_scheme..].find('/').map_or(self.token.len(), |i| after_scheme + i);
+        &self.token[..end]
+    }
 }
 
 /// The caller, from the verified JWT claims.

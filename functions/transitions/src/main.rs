@@ -3,7 +3,7 @@
 use lambda_http::{Request, service_fn};
 use loket_aws::settings::{self, var};
 use loket_aws::{DynamoTicketStore, S3RawMailStore, SesMailer};
-use transitions::{Deps, handle};
+use transitions::{Deps, SignIn, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         mailer: SesMailer::new(aws_sdk_ses::Client::new(&config), agency.service_address.clone()),
         keys: settings::thread_keys(&config).await?,
         links: settings::links()?,
-        console_login: Some(settings::var_or("CONSOLE_LOGIN_URL", "")).filter(|u| !u.is_empty()),
+        sign_in: SignIn::new(&settings::var_or("CONSOLE_LOGIN_URL", ""), &settings::var_or("CONSOLE_TOKEN_URL", "")),
         catalog,
         agency,
     };

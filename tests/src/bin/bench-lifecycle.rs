@@ -207,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
         agency: agency.clone(),
         keys: keys.clone(),
         links: links.clone(),
-        console_login: None,
+        sign_in: None,
     };
     let sla: sla_check::Deps<Store, Mailer> =
         sla_check::Deps { store: store(), mailer: mailer(), catalog, agency: agency.clone(), keys, links };

@@ -14,13 +14,18 @@
 //! | GET | `/konsol/karantina/{day}/{id}` | open one quarantined message (a short-lived S3 link) |
 //! | GET | `/konsol/laporan[.csv]?tahun=&bulan=` | service-level report with charts, or CSV |
 //!
-//! Sign-in: the identity provider (Cognito's hosted UI in AWS, the launcher's dev login
-//! locally; `CONSOLE_LOGIN_URL`) returns the browser to `/konsol/masuk#id_token=...`. A
-//! small script there (the only script in Loket, served from `/konsol/masuk.js`) posts the
-//! token to `POST /api/staff/session` *through the HTTP API's JWT authorizer*, which
-//! verifies it; the function answers with a signed `HttpOnly` session cookie
-//! ([`session`]). Every page checks that cookie; every form carries the session's CSRF
-//! value; every value is escaped; the CSP allows only our own script and stylesheet.
+//! Sign-in (OAuth 2.0 authorization code with PKCE): a page without a session sends the
+//! browser to `/konsol/masuk`, where a small script (the only script in Loket, served from
+//! `/konsol/masuk.js`) keeps a fresh code verifier and state in the tab's session storage
+//! and goes to the identity provider (Cognito's hosted UI in AWS, the launcher's dev login
+//! locally; `CONSOLE_LOGIN_URL`) with the code challenge. Back at `/konsol/masuk?code=&state=`
+//! it checks the state, trades the code and its verifier for the ID token at
+//! `CONSOLE_TOKEN_URL`, and posts the token to `POST /api/staff/session` *through the HTTP
+//! API's JWT authorizer*, which verifies it; the function answers with a signed `HttpOnly`
+//! session cookie ([`session`]). No token ever appears in a URL. Every page checks that
+//! cookie; every form carries the session's CSRF value; every value is escaped; the CSP
+//! allows only our own script and stylesheet (and, on the sign-in page, requests to the
+//! token endpoint).
 
 pub mod session;
 
@@ -44,8 +49,6 @@ use session::Session;
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
-const CSP_SIGN_IN: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
-                           form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const CSS: &str = include_str!("console.css");
 const SIGN_IN_JS: &str = include_str!("masuk.js");
@@ -119,20 +122,23 @@ pub(crate) fn page<S, R, M>(
 
 pub(crate) use loket_aws::web::see_other as redirect;
 
-/// Where to sign in, if configured.
-fn login_url<S, R, M>(deps: &Deps<S, R, M>) -> Option<String> {
-    deps.console_login.clone().filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+/// The sign-in page's CSP: our own script, and requests to ourselves and the token endpoint.
+fn sign_in_csp(token_origin: &str) -> String {
+    format!(
+        "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self' {token_origin}; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
 }
 
 fn sign_in_needed<S, R, M>(deps: &Deps<S, R, M>) -> Response<Body> {
-    match login_url(deps) {
-        Some(login) => redirect(&login),
+    match &deps.sign_in {
+        Some(_) => redirect(&url(deps, "/masuk")),
         None => page(
             deps,
             None,
             StatusCode::UNAUTHORIZED,
             "Silakan masuk",
-            "<p>Halaman masuk belum dikonfigurasi (CONSOLE_LOGIN_URL). Hubungi admin Loket.</p>",
+            "<p>Halaman masuk belum dikonfigurasi (CONSOLE_LOGIN_URL, CONSOLE_TOKEN_URL). Hubungi admin Loket.</p>",
         ),
     }
 }
@@ -203,18 +209,26 @@ where
             return with_headers(Response::new(Body::Text(SIGN_IN_JS.into())), "text/javascript; charset=utf-8", CSP);
         }
         (&Method::GET, "masuk") => {
+            let Some(sign_in) = &deps.sign_in else {
+                return sign_in_needed(deps);
+            };
             let html = format!(
-                "<div id=\"masuk\" data-session=\"{session}\" data-next=\"{next}\" data-login=\"{login}\">\
+                "<div id=\"masuk\" data-session=\"{session}\" data-next=\"{next}\" data-login=\"{login}\" \
+                 data-token=\"{token}\" data-here=\"{here}\">\
                  <p id=\"status\" role=\"status\">Sedang masuk…</p></div>\
                  <noscript><p>Untuk masuk, aktifkan JavaScript pada halaman ini (hanya halaman masuk yang memakainya).</p></noscript>\
                  <script src=\"{js}\"></script>",
                 session = escape(&format!("{}/api/staff/session", deps.links.console_base.trim_end_matches('/'))),
                 next = escape(&url(deps, "")),
-                login = escape(&login_url(deps).unwrap_or_default()),
+                login = escape(&sign_in.authorize),
+                token = escape(&sign_in.token),
+                here = escape(&url(deps, "/masuk")),
                 js = escape(&url(deps, "/masuk.js")),
             );
             let mut response = page(deps, None, StatusCode::OK, "Masuk", &html);
-            response.headers_mut().insert("content-security-policy", HeaderValue::from_static(CSP_SIGN_IN));
+            if let Ok(csp) = HeaderValue::from_str(&sign_in_csp(sign_in.token_origin())) {
+                response.headers_mut().insert("content-security-policy", csp);
+            }
             return response;
         }
         _ => {}
