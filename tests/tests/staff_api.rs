@@ -283,6 +283,21 @@ async fn the_berita_acara_is_required_through_the_api() {
             let (status, document) =
                 call(&api, "POST", &format!("{path}/documents"), Some((&who.0, &who.1)), Some(upload)).await;
             assert_eq!(status, 201, "{document}");
+            // An upload relabelled as the Berita Acara, or a reference made up, is refused:
+            // the key signs what the upload was.
+            let lampiran = json!({"kind": "lampiran", "name": "foto.pdf", "content_base64": base64::engine::general_purpose::STANDARD.encode(PDF)});
+            let (_, mut relabelled) =
+                call(&api, "POST", &format!("{path}/documents"), Some((&who.0, &who.1)), Some(lampiran)).await;
+            relabelled["kind"] = json!("berita_acara");
+            let mut made_up = document.clone();
+            made_up["key"] = json!(format!("attachments/tickets/{number}/1-00000000-0000-ba.pdf"));
+            for forged in [relabelled, made_up] {
+                let action =
+                    json!({"version": version, "action": {"action": "complete", "step": step, "documents": [forged]}});
+                let (status, body) =
+                    call(&api, "POST", &format!("{path}/actions"), Some((&who.0, &who.1)), Some(action)).await;
+                assert_eq!((status, body["code"].as_str()), (422, Some("unknown_document")), "{body}");
+            }
             let action =
                 json!({"version": version, "action": {"action": "complete", "step": step, "documents": [document]}});
             let (status, body) =
@@ -699,14 +714,18 @@ async fn console_sessions_csrf_roles_and_escaping() {
                 ("isian_aplikasi", "SIMPEG"),
                 ("isian_daftar_perangkat", "router, switch"),
             ],
-            &[("dok_lampiran", "denah.pdf", PDF)],
+            // Two files of one name in one post (phone photos all called image.jpg): both kept.
+            &[("dok_lampiran", "denah.pdf", PDF), ("dok_lampiran", "denah.pdf", b"%PDF-1.4\n% the second one\n")],
         )),
     )
     .await;
     assert_eq!(moved.status, 303, "{}", moved.html);
     let ticket = api.store.get(&number.parse().expect("number")).await.expect("ticket");
     assert_eq!(ticket.current_step(), Some("persiapan"));
-    assert!(ticket.documents.iter().any(|d| d.name == "denah.pdf" && d.content_type == "application/pdf"));
+    let denah: Vec<&loket_domain::ticket::Document> =
+        ticket.documents.iter().filter(|d| d.name == "denah.pdf").collect();
+    assert_eq!(denah.len(), 2, "{:?}", ticket.documents);
+    assert!(denah[0].key != denah[1].key && denah.iter().all(|d| d.content_type == "application/pdf"));
 
     // The ticket page links each document; the link is a short-lived presigned S3 GET,
     // for signed-in staff only, that shows the PDF in place under its own name.

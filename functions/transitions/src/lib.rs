@@ -34,7 +34,7 @@ use loket_domain::ports::{
     Claim, Created, Mailer, RawMailStore, StoreError, TicketStore, create_and_send, send_recorded,
 };
 use loket_domain::ticket::{
-    Actor, Channel, Document, Requester, StaffRef, Ticket, TicketNumber, staff_document_prefix,
+    Actor, Channel, Document, Requester, StaffRef, Ticket, TicketNumber, staff_document_genuine, staff_document_key,
 };
 use loket_domain::workflow::{Action, NewTicket, TransitionError, Workflow};
 use loket_domain::{Agency, Catalog, Role};
@@ -372,6 +372,24 @@ where
         Ok(t) => t,
         Err(e) => return store_error(&e),
     };
+    // A document new to the ticket must be one uploaded to it, as it says (its key signs
+    // its kind, size, type and instant): a client cannot make one up or relabel one.
+    let cited = match &body.action {
+        Action::Complete { documents, .. } | Action::Decide { documents, .. } => documents.as_slice(),
+        _ => &[],
+    };
+    if let Some(unknown) = cited
+        .iter()
+        .filter(|d| !ticket.documents.iter().any(|known| known == *d))
+        .find(|d| !staff_document_genuine(&deps.keys, number, d))
+    {
+        tracing::warn!(ticket = %number, key = %unknown.key, "cited document is not one uploaded to the ticket as stated");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_document",
+            "Dokumen tidak dikenali untuk tiket ini. Unggah dokumennya lagi lewat tiket ini.",
+        );
+    }
     let wf = Workflow::new(&deps.catalog, &deps.agency);
     let applied = match wf.apply(&ticket, &staff.actor(), body.action, body.version, now) {
         Ok(a) => a,
@@ -494,8 +512,11 @@ pub(crate) async fn store_document<S, R: RawMailStore, M>(
     };
     let kind: String = body.kind.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(48).collect();
     let safe_name = safe_name(&body.name);
-    let key = format!("{}{}-{safe_name}", staff_document_prefix(number), now.as_millisecond());
     let size = bytes.len() as u64;
+    let Ok(nonce) = loket_aws::new_nonce() else {
+        return Err(error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Dokumen gagal disimpan. Coba lagi."));
+    };
+    let key = staff_document_key(&deps.keys, number, now, &nonce, &kind, size, content_type, &safe_name);
     if let Err(e) = deps.files.put(&key, bytes, content_type).await {
         tracing::error!(error = %e, "document upload failed");
         return Err(error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Dokumen gagal disimpan. Coba lagi."));

@@ -15,6 +15,13 @@ pub use s3::S3RawMailStore;
 pub use ses::SesMailer;
 pub use uploads::S3Uploads;
 
+/// A fresh nonce for a storage key: 32 random bits from the OS, 8 hex digits.
+pub fn new_nonce() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// A fresh status token: 128 random bits from the OS, hex-encoded.
 pub fn new_status_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 16];

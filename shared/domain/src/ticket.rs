@@ -181,6 +181,56 @@ pub fn staff_document_prefix(number: &TicketNumber) -> String {
     format!("attachments/tickets/{number}/")
 }
 
+/// The storage key of a document a staff member uploads to a ticket:
+/// `<prefix><upload ms>-<nonce>-<tag>-<name>`. The nonce keeps two files of one name in one
+/// post apart; the tag signs what the document claims (ticket, instant, kind, size, type,
+/// name), so a client citing it can neither change its kind nor make one up.
+#[allow(clippy::too_many_arguments)]
+pub fn staff_document_key(
+    keys: &crate::mail::thread::ThreadKeys,
+    number: &TicketNumber,
+    uploaded_at: Timestamp,
+    nonce: &str,
+    kind: &str,
+    size: u64,
+    content_type: &str,
+    safe_name: &str,
+) -> String {
+    let ms = uploaded_at.as_millisecond();
+    let tag = keys.tag_for("document", &document_claims(number, ms, nonce, kind, size, content_type, safe_name));
+    format!("{}{ms}-{nonce}-{tag}-{safe_name}", staff_document_prefix(number))
+}
+
+/// Whether a document cited by a client is one uploaded to this ticket as it says
+/// (see [`staff_document_key`]).
+pub fn staff_document_genuine(keys: &crate::mail::thread::ThreadKeys, number: &TicketNumber, d: &Document) -> bool {
+    let Some(rest) = d.key.strip_prefix(&staff_document_prefix(number)) else { return false };
+    let mut parts = rest.splitn(4, '-');
+    let (Some(ms), Some(nonce), Some(tag), Some(name)) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    ms.parse::<i64>().is_ok_and(|ms| ms == d.uploaded_at.as_millisecond())
+        && !name.contains('/')
+        && keys.check_tag_for(
+            "document",
+            &document_claims(number, d.uploaded_at.as_millisecond(), nonce, &d.kind, d.size, &d.content_type, name),
+            tag,
+        )
+}
+
+fn document_claims(
+    number: &TicketNumber,
+    ms: i64,
+    nonce: &str,
+    kind: &str,
+    size: u64,
+    content_type: &str,
+    name: &str,
+) -> String {
+    format!("{number}|{ms}|{nonce}|{kind}|{size}|{content_type}|{name}")
+}
+
 /// A file kept with a ticket (in the attachment store; only its key is here).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Document {
@@ -495,6 +545,38 @@ pub fn secs(d: SignedDuration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_staff_documents_key_proves_what_it_claims() {
+        let keys = crate::mail::thread::ThreadKeys::new(b"document-test-secret-0123456789".to_vec()).expect("keys");
+        let number = TicketNumber::new("JIP", 2026, 7).expect("n");
+        let at = Timestamp::from_second(1_800_000_000).expect("t");
+        let key =
+            staff_document_key(&keys, &number, at, "0a1b2c3d", "berita_acara", 2048, "application/pdf", "ba-1.pdf");
+        assert!(key.starts_with("attachments/tickets/JIP-2026-000007/1800000000000-0a1b2c3d-"), "{key}");
+        let genuine = Document {
+            kind: "berita_acara".into(),
+            name: "ba-1.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 2048,
+            key,
+            uploaded_at: at,
+            public: true,
+        };
+        assert!(staff_document_genuine(&keys, &number, &genuine));
+        let changed = |f: &dyn Fn(&mut Document)| {
+            let mut d = genuine.clone();
+            f(&mut d);
+            staff_document_genuine(&keys, &number, &d)
+        };
+        assert!(!changed(&|d| d.kind = "laporan_pemasangan".into()), "another kind");
+        assert!(!changed(&|d| d.size = 1), "another size");
+        assert!(!changed(&|d| d.uploaded_at = at + SignedDuration::from_secs(1)), "another instant");
+        assert!(!changed(&|d| d.key = "attachments/tickets/JIP-2026-000007/x".into()), "made up");
+        assert!(!changed(&|d| d.key = d.key.replace("ba-1.pdf", "ba-2.pdf")), "another name");
+        let other = TicketNumber::new("JIP", 2026, 8).expect("n");
+        assert!(!staff_document_genuine(&keys, &other, &genuine), "another ticket");
+    }
 
     #[test]
     fn ticket_numbers_parse_and_print() {

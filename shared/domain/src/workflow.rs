@@ -640,12 +640,16 @@ impl Draft<'_> {
         Ok(())
     }
 
+    /// Every required item of the step is there; a required document must have been
+    /// uploaded during this visit of the step (a Berita Acara of an earlier round, before
+    /// the ticket was reopened, does not sign this one).
     fn check_required(&self, step: &Step) -> Result<(), TransitionError> {
+        let since = self.ticket.current.as_ref().map(|c| c.started_at);
         for item in step.required_items() {
             let Some(id) = item.id.as_deref() else { continue };
             let document = item.kind == ItemKind::Document;
             let present = if document {
-                self.ticket.document_of_kind(id).is_some()
+                self.ticket.documents.iter().any(|d| d.kind == id && since.is_none_or(|since| d.uploaded_at >= since))
             } else {
                 self.ticket.fields.get(id).is_some_and(|v| !v.trim().is_empty())
             };
@@ -714,11 +718,15 @@ impl Draft<'_> {
         let cal = &self.wf.agency.calendar;
         if let Some(current) = self.ticket.current.take() {
             let mut waited = current.waited_secs;
+            let mut plan = current.plan.clone();
             if let Some(w) = &current.waiting {
+                // Finished while still waiting on the requester (the answer came by phone):
+                // the wait does not count against the limit either.
                 waited += cal.working_between(w.since, self.now).as_secs();
+                plan = plan.map(|p| shift_plan(cal, &p, w.since, self.now));
             }
             let worked = cal.working_between(current.started_at, self.now).as_secs() - waited;
-            let due_at = if step.kind == StepKind::Requester { None } else { current.plan.as_ref().map(|p| p.due) };
+            let due_at = if step.kind == StepKind::Requester { None } else { plan.as_ref().map(|p| p.due) };
             self.ticket.history.push(StepRecord {
                 step: current.step,
                 visit: current.visit,

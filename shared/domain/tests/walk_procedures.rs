@@ -349,20 +349,22 @@ fn the_berita_acara_is_required_before_the_handover_step_closes() {
     let fx = Fixture::new();
     let wf = fx.wf();
     let ticket = advance_to(&wf, "jaringan-intra-kota", "berita-acara");
-    let err = wf
-        .apply(&ticket, &staff(Role::Teknisi), complete("berita-acara"), ticket.version, monday_morning())
-        .expect_err("refused");
+    let at = ticket.current.as_ref().expect("current").started_at + SignedDuration::from_mins(2);
+    let err =
+        wf.apply(&ticket, &staff(Role::Teknisi), complete("berita-acara"), ticket.version, at).expect_err("refused");
     assert_eq!(err.code(), "missing_document");
     assert!(err.message().contains("Berita Acara"));
-    let with_doc = Action::Complete {
+    let with = |uploaded_at| Action::Complete {
         step: "berita-acara".into(),
         note: None,
         fields: BTreeMap::new(),
-        documents: vec![document(&ticket.number, "berita_acara", monday_morning())],
+        documents: vec![document(&ticket.number, "berita_acara", uploaded_at)],
     };
-    let applied = wf
-        .apply(&ticket, &staff(Role::Teknisi), with_doc, ticket.version, monday_morning())
-        .expect("with the document");
+    // One uploaded before this visit of the step (an earlier round's) does not sign this one.
+    let before = ticket.current.as_ref().expect("current").started_at - SignedDuration::from_secs(1);
+    let err = wf.apply(&ticket, &staff(Role::Teknisi), with(before), ticket.version, at).expect_err("an old one");
+    assert_eq!(err.code(), "missing_document");
+    let applied = wf.apply(&ticket, &staff(Role::Teknisi), with(at), ticket.version, at).expect("with the document");
     assert_eq!(applied.ticket.current_step(), Some("laporan"));
 }
 
@@ -390,14 +392,15 @@ fn staff_may_cite_only_documents_uploaded_to_the_ticket() {
         assert!(err.message().contains("tiket ini"));
     }
     // The same document cited twice is kept once.
-    let own = document(&ticket.number, "berita_acara", monday_morning());
+    let at = ticket.current.as_ref().expect("current").started_at;
+    let own = document(&ticket.number, "berita_acara", at);
     let action = Action::Complete {
         step: "berita-acara".into(),
         note: None,
         fields: BTreeMap::new(),
         documents: vec![own.clone(), own],
     };
-    let applied = wf.apply(&ticket, &staff(Role::Teknisi), action, ticket.version, monday_morning()).expect("own");
+    let applied = wf.apply(&ticket, &staff(Role::Teknisi), action, ticket.version, at).expect("own");
     assert_eq!(applied.ticket.documents.iter().filter(|d| d.kind == "berita_acara").count(), 1);
 }
 
@@ -620,4 +623,33 @@ fn no_staff_notice_about_a_step_the_actor_carries_on_with() {
     assert!(notices[0] > 0 && notices[1] > 0, "{notices:?}");
     assert_eq!(notices[2], 0, "the technician carries on with the preparation");
     assert!(notices[3] > 0, "{notices:?}");
+}
+
+#[test]
+fn a_step_finished_while_waiting_on_the_requester_is_judged_without_the_wait() {
+    // 'analisis' takes 30 minutes: 20 of work, a question to the requester, the answer by
+    // phone, and the step completed 40 minutes after the question: on time (20 of 30).
+    let fx = Fixture::new();
+    let wf = fx.wf();
+    let procedure = wf.catalog.get("jaringan-intra-kota").expect("procedure");
+    let ticket = advance_to(&wf, "jaringan-intra-kota", "analisis");
+    let start = ticket.current.as_ref().expect("current").started_at;
+    let asked = wf
+        .apply(
+            &ticket,
+            &staff(Role::Teknisi),
+            Action::RequestInfo { question: "Berapa pengguna?".into() },
+            ticket.version,
+            start + SignedDuration::from_mins(20),
+        )
+        .expect("ask")
+        .ticket;
+    assert!(asked.current.as_ref().expect("current").waiting.is_some());
+    let done_at = start + SignedDuration::from_mins(60);
+    let (fields, documents) = inputs_for(procedure, "analisis", done_at);
+    let action = Action::Complete { step: "analisis".into(), note: None, fields, documents };
+    let done = wf.apply(&asked, &staff(Role::Teknisi), action, asked.version, done_at).expect("complete").ticket;
+    let record = done.history.iter().rfind(|r| r.step == "analisis").expect("recorded");
+    assert_eq!(record.working_secs, 20 * 60);
+    assert_eq!(record.within_limit(), Some(true), "{record:?}");
 }

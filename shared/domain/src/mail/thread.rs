@@ -156,6 +156,17 @@ impl ThreadKeys {
         hex(&mac.finalize().into_bytes())
     }
 
+    /// A short (80-bit) tag of `text` for `purpose`, for names that carry their own proof
+    /// (a document's storage key).
+    pub fn tag_for(&self, purpose: &str, text: &str) -> String {
+        self.sign_for(purpose, text)[..20].to_string()
+    }
+
+    /// Whether `tag` is [`Self::tag_for`] of `text` for `purpose`, in constant time.
+    pub fn check_tag_for(&self, purpose: &str, text: &str, tag: &str) -> bool {
+        self.tag_for(purpose, text).as_bytes().ct_eq(tag.as_bytes()).into()
+    }
+
     /// Whether `sig` is [`Self::sign_for`] of `text` for `purpose`, in constant time.
     pub fn check_for(&self, purpose: &str, text: &str, sig: &str) -> bool {
         self.sign_for(purpose, text).as_bytes().ct_eq(sig.as_bytes()).into()
