@@ -63,11 +63,17 @@ pub fn build(tickets: &[Ticket], catalog: &Catalog) -> SlaReport {
     for ticket in tickets {
         let Some(procedure) = catalog.get(&ticket.procedure) else { continue };
         for record in &ticket.history {
-            let Some(index) = procedure.step_index(&record.step) else { continue };
-            if matches!(procedure.steps[index].kind, StepKind::Intake | StepKind::Notice) {
+            // Each step under the procedure it belongs to: a routed ticket's triage steps are
+            // triage's, even where an id matches one of the new procedure's.
+            let Some(owner) = record.procedure.as_ref().map_or(Some(procedure), |id| catalog.get(id)) else {
+                continue;
+            };
+            let Some(index) = owner.step_index(&record.step) else { continue };
+            // The requester's own steps (confirming a schedule) are not staff work.
+            if matches!(owner.steps[index].kind, StepKind::Intake | StepKind::Notice | StepKind::Requester) {
                 continue;
             }
-            let entry = steps.entry((procedure.id.clone(), index)).or_default();
+            let entry = steps.entry((owner.id.clone(), index)).or_default();
             entry.0.push(record.working_secs);
             if let Some(ok) = record.within_limit() {
                 entry.1.push(ok);
@@ -243,5 +249,42 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("=SUM(A1)"), "\"'=SUM(A1)\"");
         assert_eq!(csv_field("say \"hi\"\n"), "\"say \"\"hi\"\"\n\"");
+    }
+
+    #[test]
+    fn a_routed_tickets_triage_steps_count_as_triage() {
+        let catalog = Catalog::embedded().expect("catalog");
+        let agency = Agency::embedded("pangkalpinang", &catalog).expect("agency");
+        let wf = Workflow::new(&catalog, &agency);
+        let start: Timestamp = "2026-11-23T01:00:00Z".parse().expect("t"); // 08:00 WIB
+        let requester = Requester { email: None, name: "PIC".into(), unit: "Dinas".into(), phone: None };
+        let ticket = wf
+            .open(NewTicket {
+                number: TicketNumber::new("UMM", 2026, 1).expect("n"),
+                procedure: "triase".into(),
+                actor: Actor::requester(&requester),
+                requester,
+                channel: Channel::Email,
+                subject: "Minta jaringan".into(),
+                description: String::new(),
+                fields: BTreeMap::new(),
+                documents: Vec::new(),
+                token_hash: String::new(),
+                related: Vec::new(),
+                mail_in: None,
+                at: start,
+            })
+            .expect("open")
+            .ticket;
+        let helpdesk =
+            Actor::staff(&StaffRef { id: "h".into(), name: "H".into(), email: "h@x".into() }, vec![Role::Helpdesk]);
+        let route = Action::Route { step: "triase".into(), procedure: "jaringan-intra-kota".into(), note: None };
+        let routed =
+            wf.apply(&ticket, &helpdesk, route, ticket.version, start + SignedDuration::from_mins(10)).expect("route");
+        let report = build(&[routed.ticket], &catalog);
+        let triage = report.steps.iter().find(|s| s.step == "triase").expect("the triage step");
+        assert_eq!((triage.procedure.as_str(), triage.count, triage.median_working_secs), ("triase", 1, 600));
+        // Triage's intake ('penerimaan') is not the intranet procedure's step 2 of that id.
+        assert!(report.steps.iter().all(|s| s.procedure != "jaringan-intra-kota"), "{:?}", report.steps);
     }
 }

@@ -343,6 +343,10 @@ pub struct StepRecord {
     pub working_secs: i64,
     pub by: String,
     pub outcome: Option<String>,
+    /// The procedure the step belongs to (a triage ticket's first steps are triage's,
+    /// whatever procedure it was routed to); absent in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procedure: Option<ProcedureId>,
 }
 
 impl StepRecord {
@@ -377,9 +381,13 @@ pub struct Ticket {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub closed_at: Option<Timestamp>,
-    /// Working time from the request to closing, less waiting on the requester.
+    /// Working time from the request to closing, less waiting on the requester; a reopened
+    /// ticket adds each round's time (kept while it is open again, added to when it closes).
     pub service_working_secs: Option<i64>,
     pub reopened: u32,
+    /// When the ticket was last reopened (the start of its current round).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopened_at: Option<Timestamp>,
     /// Related tickets (e.g. the closed one a late reply referred to).
     pub related: Vec<TicketNumber>,
     /// Hash of the requester's status token (the token itself is never stored).

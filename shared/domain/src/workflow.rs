@@ -280,6 +280,7 @@ impl<'w> Workflow<'w> {
                 working_secs: 0,
                 by: new.actor.name.clone(),
                 outcome: None,
+                procedure: Some(new.procedure.clone()),
             }],
             visits: 1,
             version: 0,
@@ -288,6 +289,7 @@ impl<'w> Workflow<'w> {
             closed_at: None,
             service_working_secs: None,
             reopened: 0,
+            reopened_at: None,
             related: new.related,
             token_hash: new.token_hash,
         };
@@ -353,8 +355,9 @@ impl<'w> Workflow<'w> {
                 draft.ticket.status = Status::Open;
                 draft.ticket.end_reason = None;
                 draft.ticket.closed_at = None;
-                draft.ticket.service_working_secs = None;
+                // service_working_secs keeps the closed rounds' time: closing again adds this round's.
                 draft.ticket.reopened += 1;
+                draft.ticket.reopened_at = Some(now);
                 draft.start_service_clock(procedure);
                 draft.effects.push(Effect::NotifyRequester { milestone: Milestone::Reopened });
                 draft.go(procedure, &Goto::Step(procedure.reopen_to.clone()))?;
@@ -736,6 +739,7 @@ impl Draft<'_> {
                 working_secs: worked.max(0),
                 by: actor.name.clone(),
                 outcome,
+                procedure: Some(self.ticket.procedure.clone()),
             });
         }
         self.resume_service_clock();
@@ -765,6 +769,7 @@ impl Draft<'_> {
                             working_secs: 0,
                             by: "Loket".into(),
                             outcome: None,
+                            procedure: Some(procedure.id.clone()),
                         });
                         self.effects
                             .push(Effect::NotifyRequester { milestone: step.milestone.unwrap_or(Milestone::Closed) });
@@ -817,8 +822,11 @@ impl Draft<'_> {
         let waited = self.ticket.service_clock.as_ref().map_or(0, |c| {
             c.waited_secs + c.paused_since.map_or(0, |since| cal.working_between(since, self.now).as_secs())
         });
-        let start = self.ticket.service_clock.as_ref().map_or(self.ticket.created_at, |c| c.started_at);
-        self.ticket.service_working_secs = Some((cal.working_between(start, self.now).as_secs() - waited).max(0));
+        let round_start = self.ticket.reopened_at.unwrap_or(self.ticket.created_at);
+        let start = self.ticket.service_clock.as_ref().map_or(round_start, |c| c.started_at);
+        let this_round = (cal.working_between(start, self.now).as_secs() - waited).max(0);
+        let earlier_rounds = if self.ticket.reopened > 0 { self.ticket.service_working_secs.unwrap_or(0) } else { 0 };
+        self.ticket.service_working_secs = Some(earlier_rounds + this_round);
         let milestone = match end {
             EndKind::Done => Milestone::Closed,
             EndKind::Postponed => Milestone::Postponed,

@@ -653,3 +653,46 @@ fn a_step_finished_while_waiting_on_the_requester_is_judged_without_the_wait() {
     assert_eq!(record.working_secs, 20 * 60);
     assert_eq!(record.within_limit(), Some(true), "{record:?}");
 }
+
+#[test]
+fn a_reopened_ticket_adds_each_rounds_service_time() {
+    let fx = Fixture::new();
+    let wf = fx.wf();
+    let cal = &fx.agency.calendar;
+    let postpone = || Action::Decide {
+        step: "keputusan-kadis".into(),
+        outcome: "tunda".into(),
+        reason: Some("Menunggu anggaran".into()),
+        note: None,
+        fields: BTreeMap::new(),
+        documents: Vec::new(),
+    };
+    let ticket = advance_to(&wf, "jaringan-intra-kota", "keputusan-kadis");
+    let first_close = monday_morning() + SignedDuration::from_hours(2);
+    let closed = wf.apply(&ticket, &staff(Role::Kadis), postpone(), ticket.version, first_close).expect("close").ticket;
+    let round1 = cal.working_between(closed.created_at, first_close).as_secs();
+    assert_eq!(closed.service_working_secs, Some(round1));
+
+    let reopen_at = monday_morning() + SignedDuration::from_hours(48);
+    let reply = Actor::requester(&closed.requester);
+    let reopened = wf
+        .apply(&closed, &reply, Action::Reopen { reason: "Masih perlu".into() }, closed.version, reopen_at)
+        .expect("reopen")
+        .ticket;
+    let received = wf
+        .apply(
+            &reopened,
+            &staff(Role::Helpdesk),
+            complete("penerimaan"),
+            reopened.version,
+            reopen_at + SignedDuration::from_mins(1),
+        )
+        .expect("received")
+        .ticket;
+    let second_close = reopen_at + SignedDuration::from_mins(30);
+    let again =
+        wf.apply(&received, &staff(Role::Kadis), postpone(), received.version, second_close).expect("again").ticket;
+    let round2 = cal.working_between(reopen_at, second_close).as_secs();
+    assert!(round1 > 0 && round2 > 0);
+    assert_eq!(again.service_working_secs, Some(round1 + round2), "both rounds");
+}
