@@ -616,7 +616,8 @@ fn decision_reply(stack: &Stack, ticket: &loket_domain::Ticket, from: &str, firs
 async fn a_decision_by_email_is_taken_only_when_every_condition_holds() {
     let stack = stack("pangkalpinang").await;
     let ticket = at_kadis_decision(&stack).await;
-    let code = stack.deps.keys.decision_code(&ticket.number, "keputusan-kadis", ticket.version);
+    let visit = loket_domain::mail::compose::current_visit(&ticket);
+    let code = stack.deps.keys.decision_code(&ticket.number, "keputusan-kadis", visit);
     let kadis = "hendra@staf.example.go.id";
     let step_of = |t: &loket_domain::Ticket| t.current_step().map(str::to_string);
 
@@ -653,14 +654,15 @@ async fn a_decision_by_email_is_taken_only_when_every_condition_holds() {
         })
         .count();
     assert_eq!(refusals, 5);
-    // Refused: the ticket moved on since the code was made (a stale code).
-    let stale = stack.deps.keys.decision_code(&ticket.number, "keputusan-kadis", ticket.version - 1);
+    // Refused: a code of an earlier visit of the step (a stale code).
+    let stale = stack.deps.keys.decision_code(&ticket.number, "keputusan-kadis", visit - 1);
     let o = stack.deliver(decision_reply(&stack, &ticket, kadis, "SETUJU", &stale).as_bytes(), "").await;
     assert!(o.reason.contains("decision refused"), "{o:?}");
 
-    // Accepted: the Kadis, DKIM pass, the current code, TUNDA with a reason.
+    // Accepted: the Kadis, DKIM pass, TUNDA with a reason, and the code of the first mail:
+    // the six notes since (each refusal) left it valid, as it is bound to the step's visit.
     let current = stack.deps.store.get(&ticket.number).await.expect("ticket");
-    let code = stack.deps.keys.decision_code(&ticket.number, "keputusan-kadis", current.version);
+    assert!(current.version > ticket.version);
     let o = stack
         .deliver(
             decision_reply(&stack, &current, kadis, "TUNDA anggaran tahun ini habis", &code).as_bytes(),

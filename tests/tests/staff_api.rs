@@ -436,6 +436,18 @@ async fn a_one_time_decision_link() {
     // A tampered link (another outcome with the same signature) is not accepted.
     let (status, _) = page(&api, "GET", &link.replace("o=tunda", "o=setuju"), None).await;
     assert_eq!(status, 404);
+    // A note meanwhile (any event changes the ticket's version) leaves the link valid: it
+    // is bound to this visit of the step.
+    let note = json!({"version": ticket.version, "action": {"action": "note", "text": "Sudah ditelepon."}});
+    let (status, body) = call(
+        &api,
+        "POST",
+        &format!("/api/staff/tickets/{number}/actions"),
+        Some((&helpdesk, &[Role::Helpdesk])),
+        Some(note),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     // The POST decides, as the person the link was sent to.
     let (status, html) = page(&api, "POST", &link, Some("alasan=Anggaran+belum+ada")).await;
     assert_eq!(status, 200, "{html}");

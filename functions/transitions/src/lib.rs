@@ -28,7 +28,7 @@ use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
 use loket_aws::web::{html_page, json_response};
 use loket_domain::files::{safe_name, sniff};
 use loket_domain::html::escape;
-use loket_domain::mail::compose::{Composer, Links};
+use loket_domain::mail::compose::{Composer, Links, current_visit};
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
 use loket_domain::ports::{
     Claim, Created, Mailer, RawMailStore, StoreError, TicketStore, create_and_send, send_recorded,
@@ -748,7 +748,7 @@ where
     };
     let query = request.query_string_parameters();
     let number = request.raw_http_path().trim_matches('/').trim_start_matches("keputusan/").parse::<TicketNumber>();
-    let (Ok(number), Some(step_id), Some(outcome_id), Some(version), Some(staff_id), Some(sig)) = (
+    let (Ok(number), Some(step_id), Some(outcome_id), Some(visit), Some(staff_id), Some(sig)) = (
         number,
         query.first("s"),
         query.first("o"),
@@ -758,7 +758,7 @@ where
     ) else {
         return invalid();
     };
-    if !deps.keys.check_decision_link(&number, step_id, version, outcome_id, staff_id, sig) {
+    if !deps.keys.check_decision_link(&number, step_id, visit, outcome_id, staff_id, sig) {
         return invalid();
     }
     let Some(member) = deps.agency.staff.iter().find(|m| m.id == staff_id) else { return invalid() };
@@ -776,13 +776,16 @@ where
     };
     let step = deps.catalog.get(&ticket.procedure).and_then(|p| p.step(step_id));
     let (Some(step), Some(outcome)) = (step, step.and_then(|s| s.outcome(outcome_id))) else { return invalid() };
-    if ticket.version != version || ticket.current_step() != Some(step_id) {
+    // Valid for the step visit it was sent for: a note or an auto-reply meanwhile leaves it
+    // alone; the decision (by anyone, by any way) ends it.
+    if current_visit(&ticket) != visit || ticket.current_step() != Some(step_id) {
         return html_page(
             StatusCode::CONFLICT,
             "Tautan sudah dipakai",
-            "<p>Tiket telah berubah sejak tautan ini dikirim, sehingga tautan tidak berlaku lagi. Buka tiket melalui konsol petugas.</p>",
+            "<p>Langkah ini sudah diputuskan atau tiket telah berpindah langkah sejak tautan ini dikirim, sehingga tautan tidak berlaku lagi. Buka tiket melalui konsol petugas.</p>",
         );
     }
+    let version = ticket.version;
     let summary = format!(
         "<p>Tiket <strong>{number}</strong>: {subject} ({unit})</p><p>Langkah: {no}. {label}</p><p>Keputusan: <strong>{decision}</strong>, oleh {name}</p>",
         number = escape(number.as_str()),

@@ -23,6 +23,11 @@ use crate::roles::Role;
 use crate::sop::{Milestone, Procedure};
 use crate::ticket::{StaffRef, Ticket};
 
+/// The visit of the ticket's current step, which decision codes and links are bound to.
+pub fn current_visit(ticket: &Ticket) -> u64 {
+    ticket.current.as_ref().map_or(0, |c| u64::from(c.visit))
+}
+
 /// What a mail is, for the outbox and the timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,10 +87,11 @@ impl Composer<'_> {
 
     /// A one-time decision link for one staff member and one outcome.
     pub fn decision_link(&self, ticket: &Ticket, step: &str, outcome: &str, staff_id: &str) -> String {
-        let sig = self.keys.decision_link_sig(&ticket.number, step, ticket.version, outcome, staff_id);
+        let visit = current_visit(ticket);
+        let sig = self.keys.decision_link_sig(&ticket.number, step, visit, outcome, staff_id);
         format!(
-            "{}/keputusan/{}?s={step}&o={outcome}&v={}&p={staff_id}&k={sig}",
-            self.links.public_base, ticket.number, ticket.version
+            "{}/keputusan/{}?s={step}&o={outcome}&v={visit}&p={staff_id}&k={sig}",
+            self.links.public_base, ticket.number
         )
     }
 
@@ -321,7 +327,7 @@ impl Composer<'_> {
             format!(
                 "\nAnda dapat memutuskan langsung dengan membalas email ini. Tulis di baris pertama salah satu dari:\n  {}\nBiarkan kode berikut tetap ada dalam balasan: {}\n{links}",
                 words.join("\n  "),
-                self.keys.decision_code(&ticket.number, &step.id, ticket.version)
+                self.keys.decision_code(&ticket.number, &step.id, current_visit(ticket))
             )
         } else {
             String::new()

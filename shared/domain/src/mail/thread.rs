@@ -100,34 +100,35 @@ impl ThreadKeys {
 
 impl ThreadKeys {
     /// The code that lets a staff member decide a step by email: bound to the ticket, the
-    /// step and the ticket's version, e.g. `KODE-7-1a2b3c4d5e6f`.
-    pub fn decision_code(&self, number: &TicketNumber, step: &str, version: u64) -> String {
-        format!("KODE-{version}-{}", self.sign(&format!("decision:{step}:{version}"), number))
+    /// step and its visit (so a note or an auto-reply meanwhile leaves it valid, and it
+    /// ends with the decision), e.g. `KODE-7-1a2b3c4d5e6f`.
+    pub fn decision_code(&self, number: &TicketNumber, step: &str, visit: u64) -> String {
+        format!("KODE-{visit}-{}", self.sign(&format!("decision:{step}:{visit}"), number))
     }
 
-    /// The signature of a one-time decision link: bound to the ticket, the step, the
-    /// ticket's version, the outcome and the staff member it was sent to.
+    /// The signature of a one-time decision link: bound to the ticket, the step and its
+    /// visit, the outcome and the staff member it was sent to.
     pub fn decision_link_sig(
         &self,
         number: &TicketNumber,
         step: &str,
-        version: u64,
+        visit: u64,
         outcome: &str,
         staff_id: &str,
     ) -> String {
-        self.sign(&format!("link:{step}:{version}:{outcome}:{staff_id}"), number)
+        self.sign(&format!("link:{step}:{visit}:{outcome}:{staff_id}"), number)
     }
 
     pub fn check_decision_link(
         &self,
         number: &TicketNumber,
         step: &str,
-        version: u64,
+        visit: u64,
         outcome: &str,
         staff_id: &str,
         sig: &str,
     ) -> bool {
-        self.check(&format!("link:{step}:{version}:{outcome}:{staff_id}"), number, sig)
+        self.check(&format!("link:{step}:{visit}:{outcome}:{staff_id}"), number, sig)
     }
 
     /// A signed time stamp for a form (`<unix seconds>.<sig>`): proves when the form was
@@ -284,7 +285,7 @@ mod tests {
     }
 
     #[test]
-    fn decision_codes_are_bound_to_ticket_step_and_version() {
+    fn decision_codes_are_bound_to_ticket_step_and_visit() {
         let k = keys();
         let code = k.decision_code(&number(), "keputusan-kadis", 7);
         let reply = format!("SETUJU\n\n> Kode keputusan: {code}\n");
