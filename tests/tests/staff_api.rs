@@ -709,6 +709,41 @@ async fn console_sessions_csrf_roles_and_escaping() {
     )
     .await;
     assert_eq!(missing.status, 422, "{}", missing.html);
+    // The technician asks the requester; the answer comes by phone and the Helpdesk's
+    // colleague at the step records it: the clock runs again.
+    let asked = console(
+        &api,
+        "POST",
+        &path,
+        Some(&tech),
+        Some(loket_tests::multipart_files(
+            &[("csrf", &tech_csrf), ("versi", "3"), ("aksi", "request_info"), ("pertanyaan", "Lantai berapa?")],
+            &[],
+        )),
+    )
+    .await;
+    assert_eq!(asked.status, 303, "{}", asked.html);
+    let waiting = console(&api, "GET", &path, Some(&tech), None).await;
+    assert!(waiting.html.contains("data-aksi=\"answer_received\""), "{}", waiting.html);
+    let answered = console(
+        &api,
+        "POST",
+        &path,
+        Some(&tech),
+        Some(loket_tests::multipart_files(
+            &[
+                ("csrf", &tech_csrf),
+                ("versi", "4"),
+                ("aksi", "answer_received"),
+                ("jawaban", "Lantai 2, lewat telepon"),
+            ],
+            &[],
+        )),
+    )
+    .await;
+    assert_eq!(answered.status, 303, "{}", answered.html);
+    let resumed = api.store.get(&number.parse().expect("number")).await.expect("ticket");
+    assert!(!resumed.is_waiting_on_requester());
     // With the fields and a real PDF it moves on.
     let moved = console(
         &api,
@@ -718,7 +753,7 @@ async fn console_sessions_csrf_roles_and_escaping() {
         Some(loket_tests::multipart_files(
             &[
                 ("csrf", &tech_csrf),
-                ("versi", "3"),
+                ("versi", "5"),
                 ("aksi", "complete"),
                 ("langkah", "analisis"),
                 ("isian_lokasi", "Gedung A"),

@@ -60,6 +60,9 @@ pub enum Action {
     Note { text: String },
     /// Ask the requester something; the step's clock stops until they answer.
     RequestInfo { question: String },
+    /// Staff record the requester's answer that came another way (phone, WhatsApp, at the
+    /// desk): the step's clock runs again, as when the requester answers by mail.
+    AnswerReceived { answer: String },
     /// The requester wrote (by mail or on the status page). `confirms` is set when the
     /// text confirms what a requester step waits for.
     RequesterReply {
@@ -133,6 +136,8 @@ pub enum TransitionError {
     UnknownStaff(String),
     #[error("document {key} was not uploaded to this ticket")]
     ForeignDocument { key: String },
+    #[error("the ticket is not waiting for the requester's answer")]
+    NotWaiting,
 }
 
 impl TransitionError {
@@ -156,6 +161,7 @@ impl TransitionError {
             TransitionError::Corrupt(_) => "corrupt_ticket",
             TransitionError::UnknownStaff(_) => "unknown_staff",
             TransitionError::ForeignDocument { .. } => "foreign_document",
+            TransitionError::NotWaiting => "not_waiting",
         }
     }
 
@@ -195,6 +201,7 @@ impl TransitionError {
             TransitionError::ForeignDocument { .. } => {
                 "Dokumen tidak ditemukan pada tiket ini. Unggah dokumen melalui tiket ini lalu coba lagi.".into()
             }
+            TransitionError::NotWaiting => "Tiket tidak sedang menunggu keterangan dari pemohon.".into(),
         }
     }
 }
@@ -481,6 +488,22 @@ impl<'w> Workflow<'w> {
                 );
                 Ok(draft.finish(event))
             }
+            Action::AnswerReceived { answer } => {
+                let answer = non_empty(answer)?;
+                require_staff(actor, &dispatchers_and_performers(procedure, ticket))?;
+                let step_id = from.clone().ok_or(TransitionError::Closed)?;
+                let current = procedure.step(&step_id).ok_or_else(|| TransitionError::Corrupt(step_id.clone()))?;
+                let asked = draft.ticket.current.as_ref().and_then(|c| c.waiting.as_ref()).map(|w| &w.reason);
+                if !matches!(asked, Some(WaitReason::InfoRequested { .. })) {
+                    return Err(TransitionError::NotWaiting);
+                }
+                draft.resume();
+                draft.effects.push(Effect::NotifyStaff { roles: current.staff_roles(), step: step_id });
+                let text = format!("Jawaban pemohon diterima oleh petugas: {answer}");
+                let event =
+                    draft.event(EventKind::Resumed, actor, from.clone(), Some(text), None, Vec::new(), true, None);
+                Ok(draft.finish(event))
+            }
             Action::RequesterReply { text, documents, confirms, mail_in } => {
                 if text.trim().is_empty() && documents.is_empty() {
                     return Err(TransitionError::EmptyText);
@@ -555,7 +578,10 @@ impl<'w> Workflow<'w> {
         }
         if roles.iter().any(|r| dispatchers_and_performers(procedure, ticket).contains(r)) {
             out.extend(["assign", "note"]);
-            if !ticket.is_waiting_on_requester() {
+            let asked = ticket.current.as_ref().and_then(|c| c.waiting.as_ref()).map(|w| &w.reason);
+            if matches!(asked, Some(WaitReason::InfoRequested { .. })) {
+                out.push("answer_received");
+            } else if !ticket.is_waiting_on_requester() {
                 out.push("request_info");
             }
         }

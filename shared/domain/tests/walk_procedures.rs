@@ -696,3 +696,29 @@ fn a_reopened_ticket_adds_each_rounds_service_time() {
     assert!(round1 > 0 && round2 > 0);
     assert_eq!(again.service_working_secs, Some(round1 + round2), "both rounds");
 }
+
+#[test]
+fn staff_record_an_answer_that_came_by_phone_and_the_clock_runs_again() {
+    let fx = Fixture::new();
+    let wf = fx.wf();
+    let ticket = advance_to(&wf, "jaringan-intra-kota", "analisis");
+    let start = ticket.current.as_ref().expect("current").started_at;
+    let due_before = ticket.due_at().expect("due");
+    // Nothing to record while nobody was asked.
+    let answer = || Action::AnswerReceived { answer: "25 orang, lewat telepon".into() };
+    let err = wf.apply(&ticket, &staff(Role::Helpdesk), answer(), ticket.version, start).expect_err("not asked");
+    assert_eq!(err.code(), "not_waiting");
+    let ask = Action::RequestInfo { question: "Berapa jumlah pengguna?".into() };
+    let asked = wf.apply(&ticket, &staff(Role::Teknisi), ask, ticket.version, start).expect("ask").ticket;
+    assert_eq!(wf.allowed_actions(&asked, &[Role::Helpdesk]), vec!["assign", "note", "answer_received"]);
+    // The answer came by phone an hour later; the Helpdesk records it.
+    let at = start + SignedDuration::from_hours(1);
+    let resumed = wf.apply(&asked, &staff(Role::Helpdesk), answer(), asked.version, at).expect("recorded");
+    assert!(!resumed.ticket.is_waiting_on_requester());
+    assert!(resumed.event.internal && resumed.event.note.as_deref().is_some_and(|n| n.contains("lewat telepon")));
+    assert!(resumed.effects.iter().any(|e| matches!(e, Effect::NotifyStaff { .. })), "the step's holders are told");
+    let due_after = resumed.ticket.due_at().expect("due again");
+    assert_eq!(fx.agency.calendar.working_between(due_before, due_after), SignedDuration::from_hours(1));
+    let by_technician = wf.apply(&asked, &staff(Role::Teknisi), answer(), asked.version, at);
+    assert!(by_technician.is_ok(), "the step's own technician may record it too");
+}

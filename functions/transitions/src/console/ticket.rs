@@ -205,6 +205,13 @@ fn action_forms<S, R, M>(
                  <p><button type=\"submit\">Kirim pertanyaan</button></p></form></fieldset>",
                 hidden = hidden("request_info", step_id),
             ),
+            ("answer_received", _) => format!(
+                "<fieldset><legend>Jawaban pemohon diterima lewat telepon, WhatsApp, atau langsung (jam langkah berjalan lagi)</legend>\
+                 <form method=\"post\" action=\"{action_url}\" data-aksi=\"answer_received\">{hidden}\
+                 <p><label for=\"jawaban\">Jawaban pemohon</label><br><textarea id=\"jawaban\" name=\"jawaban\" rows=\"2\" cols=\"40\" maxlength=\"5000\" required></textarea></p>\
+                 <p><button type=\"submit\">Catat jawaban</button></p></form></fieldset>",
+                hidden = hidden("answer_received", step_id),
+            ),
             ("reopen", _) => format!(
                 "<fieldset><legend>Buka kembali tiket</legend><form method=\"post\" action=\"{action_url}\" data-aksi=\"reopen\">{hidden}\
                  <p><label for=\"alasan-buka\">Alasan</label><br><textarea id=\"alasan-buka\" name=\"alasan\" rows=\"2\" cols=\"40\" maxlength=\"5000\" required></textarea></p>\
@@ -449,6 +456,7 @@ where
         }
         Some("note") => Action::Note { text: text(f, "teks").unwrap_or_default() },
         Some("request_info") => Action::RequestInfo { question: text(f, "pertanyaan").unwrap_or_default() },
+        Some("answer_received") => Action::AnswerReceived { answer: text(f, "jawaban").unwrap_or_default() },
         Some("reopen") => Action::Reopen { reason: text(f, "alasan").unwrap_or_default() },
         _ => return page(deps, session, number, None, Some("Tindakan tidak dikenal."), StatusCode::BAD_REQUEST).await,
     };
