@@ -127,6 +127,29 @@ pub async fn sdk_config() -> SdkConfig {
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other test in this run uses, e.g. for a table.
+/// A value of the kind a step's field takes, for tests that walk procedures.
+pub fn sample_value(kind: loket_domain::sop::ItemKind) -> &'static str {
+    use loket_domain::sop::ItemKind;
+    match kind {
+        ItemKind::Number => "12",
+        ItemKind::Date => "2026-12-01",
+        ItemKind::DateTime => "2026-12-01T09:00",
+        ItemKind::Text | ItemKind::Document => "Gedung A, lantai 2",
+    }
+}
+
+/// The fields of `step` among `values` (a walk offers every field; a step takes its own).
+pub fn step_fields(
+    step: &loket_domain::sop::Step,
+    values: &[(&str, &str)],
+) -> std::collections::BTreeMap<String, String> {
+    values
+        .iter()
+        .filter(|(k, _)| step.inputs.iter().chain(step.output.iter()).any(|i| i.id.as_deref() == Some(*k)))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 pub fn unique_name(prefix: &str) -> String {
     let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
     let nanos =

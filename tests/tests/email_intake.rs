@@ -306,16 +306,16 @@ async fn confirming_the_schedule_by_reply_moves_the_step() {
         let role = step.roles.iter().copied().find(|r| r.is_staff()).expect("staff");
         let person =
             loket_domain::ticket::StaffRef { id: "s".into(), name: "Staf".into(), email: "staf@x.go.id".into() };
-        let mut fields = BTreeMap::new();
-        for (k, v) in [
-            ("lokasi", "Gedung A"),
-            ("jumlah_pengguna", "10"),
-            ("aplikasi", "SIMPEG"),
-            ("daftar_perangkat", "1 switch"),
-            ("jadwal_pemasangan", "2026-11-25 09:00"),
-        ] {
-            fields.insert(k.to_string(), v.to_string());
-        }
+        let fields = loket_tests::step_fields(
+            step,
+            &[
+                ("lokasi", "Gedung A"),
+                ("jumlah_pengguna", "10"),
+                ("aplikasi", "SIMPEG"),
+                ("daftar_perangkat", "1 switch"),
+                ("jadwal_pemasangan", "2026-11-25T09:00"),
+            ],
+        );
         let documents = vec![loket_domain::ticket::Document {
             kind: "surat_permohonan".into(),
             name: "surat.pdf".into(),

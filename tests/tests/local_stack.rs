@@ -213,7 +213,7 @@ fn walk_deployed(
                 assert_eq!(status, 201, "{doc}");
                 documents.push(doc);
             } else {
-                fields.insert(id, json!("12"));
+                fields.insert(id, json!(loket_tests::sample_value(item.kind)));
             }
         }
         let action = if step.is_decision() {

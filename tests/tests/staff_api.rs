@@ -129,7 +129,7 @@ async fn walk(api: &Api, number: &str, outcome: &dyn Fn(&str) -> &'static str) -
                 assert_eq!(status, 201, "{doc}");
                 documents.push(doc);
             } else {
-                fields.insert(id, json!("12"));
+                fields.insert(id, json!(loket_tests::sample_value(item.kind)));
             }
         }
         let action = if step.is_decision() {
@@ -322,7 +322,7 @@ async fn the_berita_acara_is_required_through_the_api() {
         }
         let mut fields = BTreeMap::new();
         for item in def.required_items() {
-            fields.insert(item.id.clone().expect("id"), "12".to_string());
+            fields.insert(item.id.clone().expect("id"), loket_tests::sample_value(item.kind).to_string());
         }
         let action = if def.is_decision() {
             json!({"version": version, "action": {"action": "decide", "step": step, "outcome": "setuju", "fields": fields}})

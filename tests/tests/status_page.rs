@@ -163,11 +163,16 @@ async fn a_comment_needs_the_csrf_field_and_a_confirmation_moves_the_step() {
         let step = procedure.step(ticket.current_step().expect("open")).expect("step");
         let role = step.roles.iter().copied().find(|r| r.is_staff()).expect("role");
         let person = StaffRef { id: "s".into(), name: "S".into(), email: "s@x".into() };
-        let fields: BTreeMap<String, String> =
-            ["lokasi", "jumlah_pengguna", "aplikasi", "daftar_perangkat", "jadwal_pemasangan"]
-                .into_iter()
-                .map(|k| (k.to_string(), "12".to_string()))
-                .collect();
+        let fields: BTreeMap<String, String> = loket_tests::step_fields(
+            step,
+            &[
+                ("lokasi", "Gedung A"),
+                ("jumlah_pengguna", "12"),
+                ("aplikasi", "SIMPEG"),
+                ("daftar_perangkat", "1 switch"),
+                ("jadwal_pemasangan", "2026-12-01T09:00"),
+            ],
+        );
         let documents = vec![loket_domain::ticket::Document {
             kind: "surat_permohonan".into(),
             name: "s.pdf".into(),

@@ -118,8 +118,10 @@ pub fn validate<S, M>(deps: &Deps<S, M>, s: &Submission) -> Problems {
         for field in &procedure.fields {
             let Some(id) = field.id.as_deref() else { continue };
             let value = s.fields.get(id).map(|v| v.trim()).unwrap_or_default();
-            if field.kind == ItemKind::Number && !value.is_empty() && value.parse::<u32>().is_err() {
-                problems.insert("fields", format!("{} harus berupa angka.", field.label));
+            // Numbers are checked; "since when" is the requester's own words (documented as
+            // not checked: the form sends datetime-local, a mail or an API client may not).
+            if field.kind == ItemKind::Number && !value.is_empty() && !field.kind.accepts(value) {
+                problems.insert("fields", format!("{} harus {}.", field.label, field.kind.expects()));
             }
             if value.chars().count() > 500 {
                 problems.insert("fields", format!("{} paling panjang 500 karakter.", field.label));

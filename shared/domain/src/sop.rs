@@ -117,6 +117,31 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
+    /// Whether a (trimmed, non-empty) value fits the kind: a whole number, a date
+    /// (`2026-12-01`), a date and time (`2026-12-01T09:00`, as a browser's datetime-local
+    /// sends it, or with an offset); text and documents take anything.
+    pub fn accepts(self, value: &str) -> bool {
+        let value = value.trim();
+        match self {
+            ItemKind::Number => value.parse::<u32>().is_ok(),
+            ItemKind::Date => value.parse::<jiff::civil::Date>().is_ok(),
+            ItemKind::DateTime => {
+                value.parse::<jiff::civil::DateTime>().is_ok() || value.parse::<jiff::Timestamp>().is_ok()
+            }
+            ItemKind::Text | ItemKind::Document => true,
+        }
+    }
+
+    /// What a value of the kind must look like, for people.
+    pub fn expects(self) -> &'static str {
+        match self {
+            ItemKind::Number => "berupa angka",
+            ItemKind::Date => "berupa tanggal (misalnya 2026-12-01)",
+            ItemKind::DateTime => "berupa tanggal dan jam (misalnya 2026-12-01 09:00)",
+            ItemKind::Text | ItemKind::Document => "diisi",
+        }
+    }
+
     fn parse(text: &str) -> Option<ItemKind> {
         match text {
             "text" => Some(ItemKind::Text),

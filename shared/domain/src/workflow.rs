@@ -138,6 +138,10 @@ pub enum TransitionError {
     ForeignDocument { key: String },
     #[error("the ticket is not waiting for the requester's answer")]
     NotWaiting,
+    #[error("'{item}' is not a field of this step")]
+    UnknownField { item: String },
+    #[error("{item} must be {expects}")]
+    InvalidValue { item: String, label: String, expects: &'static str },
 }
 
 impl TransitionError {
@@ -162,6 +166,8 @@ impl TransitionError {
             TransitionError::UnknownStaff(_) => "unknown_staff",
             TransitionError::ForeignDocument { .. } => "foreign_document",
             TransitionError::NotWaiting => "not_waiting",
+            TransitionError::UnknownField { .. } => "unknown_field",
+            TransitionError::InvalidValue { .. } => "invalid_input",
         }
     }
 
@@ -202,6 +208,8 @@ impl TransitionError {
                 "Dokumen tidak ditemukan pada tiket ini. Unggah dokumen melalui tiket ini lalu coba lagi.".into()
             }
             TransitionError::NotWaiting => "Tiket tidak sedang menunggu keterangan dari pemohon.".into(),
+            TransitionError::UnknownField { item } => format!("Isian \"{item}\" bukan isian langkah ini."),
+            TransitionError::InvalidValue { label, expects, .. } => format!("Isian \"{label}\" harus {expects}."),
         }
     }
 }
@@ -380,7 +388,7 @@ impl<'w> Workflow<'w> {
                 if current.is_decision() {
                     return Err(TransitionError::DecisionRequired { step });
                 }
-                draft.take_inputs(actor, fields, &documents)?;
+                draft.take_inputs(actor, current, fields, &documents)?;
                 draft.check_required(current)?;
                 let milestone = current.milestone;
                 draft.finish_step(current, actor, None);
@@ -408,7 +416,7 @@ impl<'w> Workflow<'w> {
                 if chosen.reason_required && reason.is_none() {
                     return Err(TransitionError::ReasonRequired { outcome: chosen.id.clone() });
                 }
-                draft.take_inputs(actor, fields, &documents)?;
+                draft.take_inputs(actor, current, fields, &documents)?;
                 draft.check_required(current)?;
                 draft.finish_step(current, actor, Some(chosen.id.clone()));
                 if let Some(m) = chosen.milestone.or(current.milestone) {
@@ -643,9 +651,12 @@ impl Draft<'_> {
     /// Adds a step's fields and documents. Staff may cite only documents uploaded to this
     /// ticket (`staff_document_prefix`): a key from a client is never trusted to point at
     /// another ticket's files or a requester's upload.
+    /// Fields are the step's own items only (a later step's output cannot be filled
+    /// early), each a value of its kind (a number, a date, a date and time).
     fn take_inputs(
         &mut self,
         actor: &Actor,
+        step: &Step,
         fields: BTreeMap<String, String>,
         documents: &[Document],
     ) -> Result<(), TransitionError> {
@@ -653,6 +664,19 @@ impl Draft<'_> {
             let prefix = staff_document_prefix(&self.ticket.number);
             if let Some(foreign) = documents.iter().find(|d| !d.key.starts_with(&prefix) || d.key.contains("..")) {
                 return Err(TransitionError::ForeignDocument { key: foreign.key.clone() });
+            }
+        }
+        for (k, v) in &fields {
+            let item = step.inputs.iter().chain(step.output.iter()).find(|i| i.id.as_deref() == Some(k.as_str()));
+            let Some(item) = item else {
+                return Err(TransitionError::UnknownField { item: k.chars().take(60).collect() });
+            };
+            if !v.trim().is_empty() && !item.kind.accepts(v) {
+                return Err(TransitionError::InvalidValue {
+                    item: k.clone(),
+                    label: item.label.clone(),
+                    expects: item.kind.expects(),
+                });
             }
         }
         for (k, v) in fields {

@@ -413,6 +413,28 @@ fn a_required_input_value_is_checked() {
         .apply(&ticket, &staff(Role::Teknisi), complete("analisis"), ticket.version, monday_morning())
         .expect_err("refused");
     assert_eq!(err.code(), "missing_input");
+    // Values of the step's kind only, and only the step's own fields.
+    let with = |pairs: &[(&str, &str)]| Action::Complete {
+        step: "analisis".into(),
+        note: None,
+        fields: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        documents: Vec::new(),
+    };
+    let good =
+        [("lokasi", "Gedung A"), ("jumlah_pengguna", "12"), ("aplikasi", "SIMPEG"), ("daftar_perangkat", "router")];
+    let at = ticket.current.as_ref().expect("current").started_at;
+    let mut not_a_number = good;
+    not_a_number[1] = ("jumlah_pengguna", "dua belas");
+    let err = wf.apply(&ticket, &staff(Role::Teknisi), with(&not_a_number), ticket.version, at).expect_err("number");
+    assert_eq!(err.code(), "invalid_input");
+    assert!(err.message().contains("Jumlah pengguna") && err.message().contains("angka"), "{}", err.message());
+    let mut early = good.to_vec();
+    early.push(("jadwal_pemasangan", "2026-12-01T09:00"));
+    let err = wf.apply(&ticket, &staff(Role::Teknisi), with(&early), ticket.version, at).expect_err("a later step's");
+    assert_eq!(err.code(), "unknown_field");
+    wf.apply(&ticket, &staff(Role::Teknisi), with(&good), ticket.version, at).expect("good values");
+    assert!(ItemKind::DateTime.accepts("2026-12-01T09:00") && ItemKind::DateTime.accepts("2026-11-25T09:00:00+07:00"));
+    assert!(!ItemKind::DateTime.accepts("besok pagi") && !ItemKind::Date.accepts("31-12-2026"));
 }
 
 #[test]

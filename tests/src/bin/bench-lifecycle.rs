@@ -284,7 +284,7 @@ async fn main() -> anyhow::Result<()> {
                         anyhow::ensure!(response.status().as_u16() == 201, "{number}: upload refused");
                         documents.push(serde_json::from_slice::<Value>(response.body().as_ref())?);
                     } else {
-                        fields.insert(id, json!("12"));
+                        fields.insert(id, json!(loket_tests::sample_value(item.kind)));
                     }
                 }
             }
