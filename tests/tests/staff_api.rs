@@ -709,6 +709,24 @@ async fn console_sessions_csrf_roles_and_escaping() {
     )
     .await;
     assert_eq!(missing.status, 422, "{}", missing.html);
+    // A post with a file that cannot be taken (a stale version; a role the step is not
+    // for) is refused before the file is kept.
+    for (who, csrf, versi, status) in [(&tech, &tech_csrf, "2", 409), (&boss, &boss_csrf, "3", 403)] {
+        let refused = console(
+            &api,
+            "POST",
+            &path,
+            Some(who),
+            Some(loket_tests::multipart_files(
+                &[("csrf", csrf), ("versi", versi), ("aksi", "complete"), ("langkah", "analisis")],
+                &[("dok_lampiran", "denah.pdf", PDF)],
+            )),
+        )
+        .await;
+        assert_eq!(refused.status, status, "{}", refused.html);
+    }
+    let unchanged = api.store.get(&number.parse().expect("number")).await.expect("ticket");
+    assert!(unchanged.documents.is_empty() && unchanged.version == 3);
     // The technician asks the requester; the answer comes by phone and the Helpdesk's
     // colleague at the step records it: the clock runs again.
     let asked = console(

@@ -410,6 +410,30 @@ where
         return page(deps, session, number, None, Some("Formulir tidak lengkap."), StatusCode::BAD_REQUEST).await;
     };
     let step = text(f, "langkah").unwrap_or_default();
+    // Files are kept only for an action this person may take on this version of the
+    // ticket (the action itself checks again): a refused post leaves no stray upload.
+    if !form.files.is_empty() {
+        let refused = match deps.store.get(&ticket_number).await {
+            Ok(ticket) => {
+                let aksi = f.get("aksi").map(String::as_str).unwrap_or_default();
+                let wf = Workflow::new(&deps.catalog, &deps.agency);
+                if ticket.version != version {
+                    Some((
+                        StatusCode::CONFLICT,
+                        "Tiket telah diubah oleh orang lain. Muat ulang halaman lalu coba lagi.",
+                    ))
+                } else if !wf.allowed_actions(&ticket, &session.roles).contains(&aksi) {
+                    Some((StatusCode::FORBIDDEN, "Tindakan ini tidak tersedia untuk peran Anda pada langkah ini."))
+                } else {
+                    None
+                }
+            }
+            Err(_) => Some((StatusCode::SERVICE_UNAVAILABLE, "Tiket tidak dapat dibaca saat ini. Coba lagi.")),
+        };
+        if let Some((status, message)) = refused {
+            return page(deps, session, number, None, Some(message), status).await;
+        }
+    }
     let mut documents: Vec<Document> = Vec::new();
     for file in form.files {
         let kind = file.field.strip_prefix("dok_").unwrap_or("lampiran").to_string();
