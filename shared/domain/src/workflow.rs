@@ -63,6 +63,9 @@ pub enum Action {
     /// Staff record the requester's answer that came another way (phone, WhatsApp, at the
     /// desk): the step's clock runs again, as when the requester answers by mail.
     AnswerReceived { answer: String },
+    /// The step's performer takes a document the requester sent (by key) as one of the
+    /// step's documents (`kind`, e.g. the letter as `surat_permohonan`).
+    UseRequesterDocument { key: String, kind: String },
     /// The requester wrote (by mail or on the status page). `confirms` is set when the
     /// text confirms what a requester step waits for.
     RequesterReply {
@@ -496,6 +499,29 @@ impl<'w> Workflow<'w> {
                 );
                 Ok(draft.finish(event))
             }
+            Action::UseRequesterDocument { key, kind } => {
+                let step_id = from.clone().ok_or(TransitionError::Closed)?;
+                let current = procedure.step(&step_id).ok_or_else(|| TransitionError::Corrupt(step_id.clone()))?;
+                require_performer(actor, current)?;
+                let item = current
+                    .inputs
+                    .iter()
+                    .chain(current.output.iter())
+                    .find(|i| i.kind == ItemKind::Document && i.id.as_deref() == Some(kind.as_str()))
+                    .ok_or_else(|| TransitionError::UnknownField { item: kind.chars().take(60).collect() })?;
+                let staff_prefix = staff_document_prefix(&draft.ticket.number);
+                let document = draft
+                    .ticket
+                    .documents
+                    .iter_mut()
+                    .find(|d| d.key == key && !d.key.starts_with(&staff_prefix))
+                    .ok_or_else(|| TransitionError::ForeignDocument { key: key.clone() })?;
+                document.kind = kind;
+                let text = format!("Lampiran pemohon \"{}\" dipakai sebagai {}.", document.name, item.label);
+                let event =
+                    draft.event(EventKind::Note, actor, from.clone(), Some(text), None, Vec::new(), false, None);
+                Ok(draft.finish(event))
+            }
             Action::AnswerReceived { answer } => {
                 let answer = non_empty(answer)?;
                 require_staff(actor, &dispatchers_and_performers(procedure, ticket))?;
@@ -582,6 +608,11 @@ impl<'w> Workflow<'w> {
                 StepKind::Triage => out.extend(["route", "complete"]),
                 _ if step.is_decision() => out.push("decide"),
                 _ => out.push("complete"),
+            }
+            let prefix = staff_document_prefix(&ticket.number);
+            let takes_documents = step.inputs.iter().chain(step.output.iter()).any(|i| i.kind == ItemKind::Document);
+            if takes_documents && ticket.documents.iter().any(|d| !d.key.starts_with(&prefix)) {
+                out.push("use_document");
             }
         }
         if roles.iter().any(|r| dispatchers_and_performers(procedure, ticket).contains(r)) {
@@ -701,8 +732,14 @@ impl Draft<'_> {
         for item in step.required_items() {
             let Some(id) = item.id.as_deref() else { continue };
             let document = item.kind == ItemKind::Document;
+            let staff_prefix = staff_document_prefix(&self.ticket.number);
             let present = if document {
-                self.ticket.documents.iter().any(|d| d.kind == id && since.is_none_or(|since| d.uploaded_at >= since))
+                // A requester's document (taken as this one by the step's performer) counts
+                // whenever it came; a staff upload only from this visit.
+                self.ticket.documents.iter().any(|d| {
+                    d.kind == id
+                        && (!d.key.starts_with(&staff_prefix) || since.is_none_or(|since| d.uploaded_at >= since))
+                })
             } else {
                 self.ticket.fields.get(id).is_some_and(|v| !v.trim().is_empty())
             };

@@ -744,3 +744,65 @@ fn staff_record_an_answer_that_came_by_phone_and_the_clock_runs_again() {
     let by_technician = wf.apply(&asked, &staff(Role::Teknisi), answer(), asked.version, at);
     assert!(by_technician.is_ok(), "the step's own technician may record it too");
 }
+
+#[test]
+fn the_requesters_own_letter_can_be_taken_as_the_steps_document() {
+    let catalog = catalog();
+    let agency = Agency::embedded("gorontalo", &catalog).expect("agency");
+    let wf = Workflow::new(&catalog, &agency);
+    let at = monday_morning();
+    let number = TicketNumber::new("JIP", 2026, 1).expect("number");
+    let letter = Document {
+        kind: "lampiran".into(),
+        name: "surat-permohonan.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 2048,
+        key: format!("attachments/requests/{number}/0-surat-permohonan.pdf"),
+        uploaded_at: at,
+        public: true,
+    };
+    let ticket = wf
+        .open(NewTicket {
+            number: number.clone(),
+            procedure: "jaringan-intra-provinsi".into(),
+            requester: requester(),
+            channel: Channel::Web,
+            subject: "Permohonan jaringan intra".into(),
+            description: String::new(),
+            fields: BTreeMap::new(),
+            documents: vec![letter.clone()],
+            token_hash: "hash".into(),
+            actor: Actor::requester(&requester()),
+            related: Vec::new(),
+            mail_in: None,
+            at,
+        })
+        .expect("opens")
+        .ticket;
+    assert_eq!(ticket.current_step(), Some("pemeriksaan-kelengkapan"));
+    let later = at + SignedDuration::from_mins(1);
+    assert!(wf.allowed_actions(&ticket, &[Role::Koordinator]).contains(&"use_document"));
+    let take = |key: &str, kind: &str| Action::UseRequesterDocument { key: key.into(), kind: kind.into() };
+    // Only the step's performer, only the step's documents, only a requester's file.
+    let err = wf.apply(&ticket, &staff(Role::Teknisi), take(&letter.key, "surat_permohonan"), 1, later);
+    assert_eq!(err.expect_err("role").code(), "wrong_role");
+    let err = wf.apply(&ticket, &staff(Role::Koordinator), take(&letter.key, "berita_acara"), 1, later);
+    assert_eq!(err.expect_err("kind").code(), "unknown_field");
+    let staff_file = format!("{}x.pdf", staff_document_prefix(&number));
+    let err = wf.apply(&ticket, &staff(Role::Koordinator), take(&staff_file, "surat_permohonan"), 1, later);
+    assert_eq!(err.expect_err("not the requester's").code(), "foreign_document");
+    // Taken as the letter, it satisfies the step (uploaded before this visit, and that is fine).
+    let taken = wf
+        .apply(&ticket, &staff(Role::Koordinator), take(&letter.key, "surat_permohonan"), 1, later)
+        .expect("taken")
+        .ticket;
+    assert_eq!(taken.document_of_kind("surat_permohonan").map(|d| d.key.as_str()), Some(letter.key.as_str()));
+    let done = wf.apply(
+        &taken,
+        &staff(Role::Koordinator),
+        complete("pemeriksaan-kelengkapan"),
+        taken.version,
+        later + SignedDuration::from_mins(1),
+    );
+    assert!(done.is_ok(), "{:?}", done.err());
+}

@@ -10,7 +10,7 @@ use lambda_http::{Body, Response};
 use loket_domain::html::escape;
 use loket_domain::ports::{Mailer, RawMailStore, TicketStore};
 use loket_domain::sop::{ItemKind, Procedure, Step};
-use loket_domain::ticket::{Channel, Document, Ticket, TicketNumber};
+use loket_domain::ticket::{Channel, Document, Ticket, TicketNumber, staff_document_prefix};
 use loket_domain::workflow::{Action, Workflow};
 
 use super::session::{self, Session};
@@ -205,6 +205,33 @@ fn action_forms<S, R, M>(
                  <p><button type=\"submit\">Kirim pertanyaan</button></p></form></fieldset>",
                 hidden = hidden("request_info", step_id),
             ),
+            ("use_document", Some(step)) => {
+                let prefix = staff_document_prefix(&ticket.number);
+                let files: String = ticket
+                    .documents
+                    .iter()
+                    .filter(|d| !d.key.starts_with(&prefix))
+                    .map(|d| format!("<option value=\"{}\">{}</option>", escape(&d.key), escape(&d.name)))
+                    .collect();
+                let kinds: String = step
+                    .inputs
+                    .iter()
+                    .chain(step.output.iter())
+                    .filter(|i| i.kind == ItemKind::Document)
+                    .filter_map(|i| {
+                        i.id.as_deref()
+                            .map(|id| format!("<option value=\"{}\">{}</option>", escape(id), escape(&i.label)))
+                    })
+                    .collect();
+                format!(
+                    "<fieldset><legend>Pakai lampiran pemohon sebagai dokumen langkah ini</legend>\
+                     <form method=\"post\" action=\"{action_url}\" data-aksi=\"use_document\">{hidden}\
+                     <p><label for=\"dokumen\">Lampiran pemohon</label><br><select id=\"dokumen\" name=\"dokumen\">{files}</select></p>\
+                     <p><label for=\"jenis\">Dipakai sebagai</label><br><select id=\"jenis\" name=\"jenis\">{kinds}</select></p>\
+                     <p><button type=\"submit\">Pakai lampiran</button></p></form></fieldset>",
+                    hidden = hidden("use_document", &step.id),
+                )
+            }
             ("answer_received", _) => format!(
                 "<fieldset><legend>Jawaban pemohon diterima lewat telepon, WhatsApp, atau langsung (jam langkah berjalan lagi)</legend>\
                  <form method=\"post\" action=\"{action_url}\" data-aksi=\"answer_received\">{hidden}\
@@ -481,6 +508,10 @@ where
         Some("note") => Action::Note { text: text(f, "teks").unwrap_or_default() },
         Some("request_info") => Action::RequestInfo { question: text(f, "pertanyaan").unwrap_or_default() },
         Some("answer_received") => Action::AnswerReceived { answer: text(f, "jawaban").unwrap_or_default() },
+        Some("use_document") => Action::UseRequesterDocument {
+            key: text(f, "dokumen").unwrap_or_default(),
+            kind: text(f, "jenis").unwrap_or_default(),
+        },
         Some("reopen") => Action::Reopen { reason: text(f, "alasan").unwrap_or_default() },
         _ => return page(deps, session, number, None, Some("Tindakan tidak dikenal."), StatusCode::BAD_REQUEST).await,
     };
