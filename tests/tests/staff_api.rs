@@ -955,3 +955,93 @@ async fn console_quarantine_lists_opens_and_releases_set_aside_mail() {
     let queue = console(&api, "GET", "/konsol", Some(&helpdesk), None).await;
     assert!(!queue.html.contains("dikarantina sejak kemarin"), "made a ticket: no longer waiting");
 }
+
+#[tokio::test]
+async fn the_koordinator_takes_the_requesters_letter_as_the_steps_document() {
+    let api = api("gorontalo").await;
+    let wf = loket_domain::Workflow::new(&api.catalog, &api.agency);
+    let requester = loket_domain::ticket::Requester {
+        email: Some("pic@diskes.gorontaloprov.go.id".into()),
+        name: "PIC".into(),
+        unit: "Dinas Kesehatan".into(),
+        phone: None,
+    };
+    let now = Timestamp::now();
+    let created = loket_domain::ports::create_once(&api.store, &unique_name("letter"), "JIP", 2026, |number| {
+        let letter = loket_domain::ticket::Document {
+            kind: "lampiran".into(),
+            name: "surat-permohonan.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: PDF.len() as u64,
+            key: format!("attachments/requests/{number}/0-surat-permohonan.pdf"),
+            uploaded_at: now,
+            public: true,
+        };
+        let applied = wf.open(loket_domain::workflow::NewTicket {
+            number,
+            procedure: "jaringan-intra-provinsi".into(),
+            actor: loket_domain::ticket::Actor::requester(&requester),
+            requester: requester.clone(),
+            channel: loket_domain::ticket::Channel::Web,
+            subject: "Permohonan jaringan intra".into(),
+            description: String::new(),
+            fields: BTreeMap::new(),
+            documents: vec![letter],
+            token_hash: String::new(),
+            related: Vec::new(),
+            mail_in: None,
+            at: now,
+        })?;
+        Ok((applied, Vec::new()))
+    })
+    .await
+    .expect("create");
+    let loket_domain::ports::Created::New(applied, _) = created else { panic!("duplicate") };
+    let number = applied.ticket.number.clone();
+    let key = applied.ticket.documents[0].key.clone();
+    let path = format!("/konsol/tiket/{number}");
+
+    let koordinator = sign_in(&api, &member(&api, Role::Koordinator), &[Role::Koordinator]).await;
+    let shown = console(&api, "GET", &path, Some(&koordinator), None).await;
+    assert!(shown.html.contains("data-aksi=\"use_document\""), "{}", shown.html);
+    assert!(shown.html.contains("<option value=\"surat_permohonan\">Surat permohonan</option>"), "{}", shown.html);
+    let csrf = csrf_of(&shown.html);
+    let version = applied.ticket.version.to_string();
+    let taken = console(
+        &api,
+        "POST",
+        &path,
+        Some(&koordinator),
+        Some(form_encode(&[
+            ("csrf", &csrf),
+            ("versi", &version),
+            ("aksi", "use_document"),
+            ("langkah", "pemeriksaan-kelengkapan"),
+            ("dokumen", &key),
+            ("jenis", "surat_permohonan"),
+        ])),
+    )
+    .await;
+    assert_eq!(taken.status, 303, "{}", taken.html);
+    let ticket = api.store.get(&number).await.expect("ticket");
+    assert_eq!(ticket.document_of_kind("surat_permohonan").map(|d| d.key.as_str()), Some(key.as_str()));
+    // Now the step completes without an upload.
+    let csrf = csrf_of(&console(&api, "GET", &path, Some(&koordinator), None).await.html);
+    let version = ticket.version.to_string();
+    let done = console(
+        &api,
+        "POST",
+        &path,
+        Some(&koordinator),
+        Some(form_encode(&[
+            ("csrf", &csrf),
+            ("versi", &version),
+            ("aksi", "complete"),
+            ("langkah", "pemeriksaan-kelengkapan"),
+        ])),
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    let moved = api.store.get(&number).await.expect("ticket");
+    assert_eq!(moved.current_step(), Some("keputusan-kadis"));
+}
