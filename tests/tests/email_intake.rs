@@ -616,7 +616,7 @@ fn decision_reply(stack: &Stack, ticket: &loket_domain::Ticket, from: &str, firs
 async fn a_decision_by_email_is_taken_only_when_every_condition_holds() {
     let stack = stack("pangkalpinang").await;
     let ticket = at_kadis_decision(&stack).await;
-    let visit = loket_domain::mail::compose::current_visit(&ticket);
+    let visit = ticket.current_visit();
     let code = stack.deps.keys.decision_code(&ticket.number, "keputusan-kadis", visit);
     let kadis = "hendra@staf.example.go.id";
     let step_of = |t: &loket_domain::Ticket| t.current_step().map(str::to_string);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use aws_lambda_events::event::ses::{SimpleEmailEvent, SimpleEmailReceipt};
 use jiff::Timestamp;
 use loket_domain::mail::classify::{Classification, MailClass, Us, Verdict, Verdicts, classify, from_address};
-use loket_domain::mail::compose::{Composer, Links, current_visit};
+use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::intake::{ThreadedBy, confirms, only_thanks, pick_procedure, reply_text, thread_candidates};
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
 use loket_domain::ports::{
@@ -651,7 +651,7 @@ where
         } else {
             match deps.keys.find_decision_code(body, &ticket.number, &step.id) {
                 None => Some("kode keputusan tidak ditemukan atau tidak sah".to_string()),
-                Some(v) if v != current_visit(ticket) => Some(
+                Some(v) if v != ticket.current_visit() => Some(
                     "langkah ini sudah diputuskan atau tiket telah berpindah langkah sejak email itu dikirim; \
                      buka tiket untuk melihatnya"
                         .to_string(),

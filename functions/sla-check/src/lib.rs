@@ -78,6 +78,16 @@ struct Pending<'a> {
     claim_key: String,
 }
 
+/// A staff id as it stands in a claim key: letters, digits and `-`.
+pub fn claim_id(staff_id: &str) -> String {
+    staff_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+}
+
+/// The claim of one alert for one recipient: `alert:<ticket>:<scope>:<level>:<staff id>`.
+fn alert_claim_key(alert: &DueAlert, recipient: &StaffRef) -> String {
+    format!("{}:{}", alert.key, claim_id(&recipient.id))
+}
+
 /// The first store failure of a sweep, and how many there were. A failed call skips only
 /// what depends on it (an alert pair, a ticket's record, one outbox mail), so a store that
 /// fails now and then cannot stall the rest; the sweep still ends in an error (and the
@@ -154,11 +164,10 @@ where
                 tracing::warn!(ticket = %alert.number, level = alert.level.as_str(), "nobody holds the roles to tell at this level");
             }
             for recipient in &alert.recipients {
-                let id: String = recipient.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
                 by_recipient.entry(recipient.email.clone()).or_default().push(Pending {
                     alert,
                     recipient: recipient.clone(),
-                    claim_key: format!("{}:{id}", alert.key),
+                    claim_key: alert_claim_key(alert, recipient),
                 });
             }
         }
@@ -212,12 +221,7 @@ where
 
     // Record the handled levels of tickets whose every pair is done.
     for (ticket, alerts) in &per_ticket {
-        let all_done = alerts.alerts.iter().all(|a| {
-            a.recipients.iter().all(|r| {
-                let id: String = r.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-                done.contains(&format!("{}:{id}", a.key))
-            })
-        });
+        let all_done = alerts.alerts.iter().all(|a| a.recipients.iter().all(|r| done.contains(&alert_claim_key(a, r))));
         if !all_done {
             continue;
         }
@@ -229,11 +233,7 @@ where
     }
 
     report.outbox_resent = resend_outbox(deps, now, &mut failures).await;
-    // Once a day, at 07:00 local time (before the office opens).
-    let local = deps.agency.calendar.local(now);
-    if local.hour() == 7 && local.minute() == 0 {
-        report.calendar_notices = calendar_notices(deps, now, &mut failures).await;
-    }
+    report.calendar_notices = calendar_notices(deps, now, &mut failures).await;
     report.store_failures = failures.count;
     match failures.first {
         None => {
@@ -247,7 +247,8 @@ where
     }
 }
 
-/// Tells the admins what the working-time calendar lacks: this year's national holidays,
+/// Once a day, in the sweep of 07:00 local time (before the office opens): tells the
+/// admins what the working-time calendar lacks: this year's national holidays,
 /// provisional dates or Ramadan period, and from November next year's holidays. Every
 /// deadline is counted with it, so a gap is never silent: each gap is logged as an error
 /// and mailed to each admin once (under a claim; again a month later while it lasts).
@@ -259,6 +260,9 @@ where
 {
     let calendar = &deps.agency.calendar;
     let local = calendar.local(now);
+    if (local.hour(), local.minute()) != (7, 0) {
+        return 0;
+    }
     let mut gaps = calendar.gaps(local.year());
     if local.month() >= 11 {
         let next = calendar.gaps(local.year() + 1);
@@ -277,7 +281,7 @@ where
     let composer = Composer { agency: &deps.agency, keys: &deps.keys, links: &deps.links };
     let mut sent = 0;
     for admin in admins {
-        let id: String = admin.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        let id = claim_id(&admin.id);
         let mut fresh = Vec::new();
         for gap in &gaps {
             match deps.store.claim(&format!("calendar:{}:{id}", gap.key()), now).await {

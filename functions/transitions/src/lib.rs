@@ -28,7 +28,7 @@ use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
 use loket_aws::web::{html_page, json_response};
 use loket_domain::files::{safe_name, sniff};
 use loket_domain::html::escape;
-use loket_domain::mail::compose::{Composer, Links, current_visit};
+use loket_domain::mail::compose::{Composer, Links};
 use loket_domain::mail::thread::{ThreadKeys, token_hash};
 use loket_domain::ports::{
     Claim, Created, Mailer, RawMailStore, StoreError, TicketStore, create_and_send, send_recorded,
@@ -778,7 +778,7 @@ where
     let (Some(step), Some(outcome)) = (step, step.and_then(|s| s.outcome(outcome_id))) else { return invalid() };
     // Valid for the step visit it was sent for: a note or an auto-reply meanwhile leaves it
     // alone; the decision (by anyone, by any way) ends it.
-    if current_visit(&ticket) != visit || ticket.current_step() != Some(step_id) {
+    if ticket.current_visit() != visit || ticket.current_step() != Some(step_id) {
         return html_page(
             StatusCode::CONFLICT,
             "Tautan sudah dipakai",

@@ -226,9 +226,19 @@ impl Step {
         roles
     }
 
+    /// Every input and the output.
+    pub fn items(&self) -> impl Iterator<Item = &Item> {
+        self.inputs.iter().chain(self.output.iter())
+    }
+
+    /// The input or output with this id.
+    pub fn item(&self, id: &str) -> Option<&Item> {
+        self.items().find(|i| i.id.as_deref() == Some(id))
+    }
+
     /// Every required input and output: what must be on the ticket to complete the step.
     pub fn required_items(&self) -> impl Iterator<Item = &Item> {
-        self.inputs.iter().chain(self.output.iter()).filter(|i| i.required && i.id.is_some())
+        self.items().filter(|i| i.required && i.id.is_some())
     }
 }
 

@@ -246,6 +246,13 @@ pub struct Document {
     pub public: bool,
 }
 
+impl Document {
+    /// Whether staff uploaded it to the ticket (else it came from the requester).
+    pub fn is_staff_upload(&self, number: &TicketNumber) -> bool {
+        self.key.starts_with(&staff_document_prefix(number))
+    }
+}
+
 /// The ticket's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -405,6 +412,25 @@ impl Ticket {
 
     pub fn is_waiting_on_requester(&self) -> bool {
         self.current.as_ref().is_some_and(|c| c.waiting.is_some())
+    }
+
+    /// Waiting for the requester's answer to a question (not for a requester step).
+    pub fn is_waiting_for_answer(&self) -> bool {
+        self.current
+            .as_ref()
+            .and_then(|c| c.waiting.as_ref())
+            .is_some_and(|w| matches!(w.reason, WaitReason::InfoRequested { .. }))
+    }
+
+    /// The visit of the current step (0 when closed), which decision codes and links are
+    /// bound to.
+    pub fn current_visit(&self) -> u64 {
+        self.current.as_ref().map_or(0, |c| u64::from(c.visit))
+    }
+
+    /// The files the requester sent (not staff uploads).
+    pub fn requester_documents(&self) -> impl Iterator<Item = &Document> {
+        self.documents.iter().filter(|d| !d.is_staff_upload(&self.number))
     }
 
     /// When the SLA sweep must next look at the ticket: the earliest pending alert of

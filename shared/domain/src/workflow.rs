@@ -500,21 +500,18 @@ impl<'w> Workflow<'w> {
                 Ok(draft.finish(event))
             }
             Action::UseRequesterDocument { key, kind } => {
-                let step_id = from.clone().ok_or(TransitionError::Closed)?;
-                let current = procedure.step(&step_id).ok_or_else(|| TransitionError::Corrupt(step_id.clone()))?;
+                let current = draft.step_now(procedure)?;
                 require_performer(actor, current)?;
                 let item = current
-                    .inputs
-                    .iter()
-                    .chain(current.output.iter())
-                    .find(|i| i.kind == ItemKind::Document && i.id.as_deref() == Some(kind.as_str()))
+                    .item(&kind)
+                    .filter(|i| i.kind == ItemKind::Document)
                     .ok_or_else(|| TransitionError::UnknownField { item: kind.chars().take(60).collect() })?;
-                let staff_prefix = staff_document_prefix(&draft.ticket.number);
+                let number = draft.ticket.number.clone();
                 let document = draft
                     .ticket
                     .documents
                     .iter_mut()
-                    .find(|d| d.key == key && !d.key.starts_with(&staff_prefix))
+                    .find(|d| d.key == key && !d.is_staff_upload(&number))
                     .ok_or_else(|| TransitionError::ForeignDocument { key: key.clone() })?;
                 document.kind = kind;
                 let text = format!("Lampiran pemohon \"{}\" dipakai sebagai {}.", document.name, item.label);
@@ -525,14 +522,12 @@ impl<'w> Workflow<'w> {
             Action::AnswerReceived { answer } => {
                 let answer = non_empty(answer)?;
                 require_staff(actor, &dispatchers_and_performers(procedure, ticket))?;
-                let step_id = from.clone().ok_or(TransitionError::Closed)?;
-                let current = procedure.step(&step_id).ok_or_else(|| TransitionError::Corrupt(step_id.clone()))?;
-                let asked = draft.ticket.current.as_ref().and_then(|c| c.waiting.as_ref()).map(|w| &w.reason);
-                if !matches!(asked, Some(WaitReason::InfoRequested { .. })) {
+                let current = draft.step_now(procedure)?;
+                if !draft.ticket.is_waiting_for_answer() {
                     return Err(TransitionError::NotWaiting);
                 }
                 draft.resume();
-                draft.effects.push(Effect::NotifyStaff { roles: current.staff_roles(), step: step_id });
+                draft.effects.push(Effect::NotifyStaff { roles: current.staff_roles(), step: current.id.clone() });
                 let text = format!("Jawaban pemohon diterima oleh petugas: {answer}");
                 let event =
                     draft.event(EventKind::Resumed, actor, from.clone(), Some(text), None, Vec::new(), true, None);
@@ -543,8 +538,8 @@ impl<'w> Workflow<'w> {
                     return Err(TransitionError::EmptyText);
                 }
                 let note = Some(text.trim().to_string()).filter(|t| !t.is_empty());
-                let step_id = from.clone().ok_or(TransitionError::Closed)?;
-                let current = procedure.step(&step_id).ok_or_else(|| TransitionError::Corrupt(step_id.clone()))?;
+                let current = draft.step_now(procedure)?;
+                let step_id = current.id.clone();
                 draft.ticket.documents.extend(documents.iter().cloned());
                 let waiting = draft.ticket.current.as_ref().and_then(|c| c.waiting.clone());
                 let kind = match waiting.map(|w| w.reason) {
@@ -609,16 +604,14 @@ impl<'w> Workflow<'w> {
                 _ if step.is_decision() => out.push("decide"),
                 _ => out.push("complete"),
             }
-            let prefix = staff_document_prefix(&ticket.number);
-            let takes_documents = step.inputs.iter().chain(step.output.iter()).any(|i| i.kind == ItemKind::Document);
-            if takes_documents && ticket.documents.iter().any(|d| !d.key.starts_with(&prefix)) {
+            let takes_documents = step.items().any(|i| i.kind == ItemKind::Document);
+            if takes_documents && ticket.requester_documents().next().is_some() {
                 out.push("use_document");
             }
         }
         if roles.iter().any(|r| dispatchers_and_performers(procedure, ticket).contains(r)) {
             out.extend(["assign", "note"]);
-            let asked = ticket.current.as_ref().and_then(|c| c.waiting.as_ref()).map(|w| &w.reason);
-            if matches!(asked, Some(WaitReason::InfoRequested { .. })) {
+            if ticket.is_waiting_for_answer() {
                 out.push("answer_received");
             } else if !ticket.is_waiting_on_requester() {
                 out.push("request_info");
@@ -668,6 +661,12 @@ fn require_performer(actor: &Actor, step: &Step) -> Result<(), TransitionError> 
 }
 
 impl Draft<'_> {
+    /// The current step, for actions that name none.
+    fn step_now<'p>(&self, procedure: &'p Procedure) -> Result<&'p Step, TransitionError> {
+        let id = self.ticket.current_step().ok_or(TransitionError::Closed)?;
+        procedure.step(id).ok_or_else(|| TransitionError::Corrupt(id.to_string()))
+    }
+
     fn current_step<'p>(&self, procedure: &'p Procedure, requested: &str) -> Result<&'p Step, TransitionError> {
         let current = self.ticket.current_step();
         if current != Some(requested) {
@@ -698,8 +697,7 @@ impl Draft<'_> {
             }
         }
         for (k, v) in &fields {
-            let item = step.inputs.iter().chain(step.output.iter()).find(|i| i.id.as_deref() == Some(k.as_str()));
-            let Some(item) = item else {
+            let Some(item) = step.item(k) else {
                 return Err(TransitionError::UnknownField { item: k.chars().take(60).collect() });
             };
             if !v.trim().is_empty() && !item.kind.accepts(v) {
@@ -732,13 +730,12 @@ impl Draft<'_> {
         for item in step.required_items() {
             let Some(id) = item.id.as_deref() else { continue };
             let document = item.kind == ItemKind::Document;
-            let staff_prefix = staff_document_prefix(&self.ticket.number);
             let present = if document {
                 // A requester's document (taken as this one by the step's performer) counts
                 // whenever it came; a staff upload only from this visit.
                 self.ticket.documents.iter().any(|d| {
                     d.kind == id
-                        && (!d.key.starts_with(&staff_prefix) || since.is_none_or(|since| d.uploaded_at >= since))
+                        && (!d.is_staff_upload(&self.ticket.number) || since.is_none_or(|since| d.uploaded_at >= since))
                 })
             } else {
                 self.ticket.fields.get(id).is_some_and(|v| !v.trim().is_empty())

@@ -10,7 +10,7 @@ use lambda_http::{Body, Response};
 use loket_domain::html::escape;
 use loket_domain::ports::{Mailer, RawMailStore, TicketStore};
 use loket_domain::sop::{ItemKind, Procedure, Step};
-use loket_domain::ticket::{Channel, Document, Ticket, TicketNumber, staff_document_prefix};
+use loket_domain::ticket::{Channel, Document, Ticket, TicketNumber};
 use loket_domain::workflow::{Action, Workflow};
 
 use super::session::{self, Session};
@@ -68,7 +68,7 @@ fn progress(procedure: &Procedure, ticket: &Ticket) -> String {
 
 fn items_fields(step: &Step, ticket: &Ticket) -> String {
     let mut html = String::new();
-    for item in step.inputs.iter().chain(step.output.iter()) {
+    for item in step.items() {
         let Some(id) = item.id.as_deref() else { continue };
         let required = if item.required { " (wajib)" } else { "" };
         if item.kind == ItemKind::Document {
@@ -206,17 +206,12 @@ fn action_forms<S, R, M>(
                 hidden = hidden("request_info", step_id),
             ),
             ("use_document", Some(step)) => {
-                let prefix = staff_document_prefix(&ticket.number);
                 let files: String = ticket
-                    .documents
-                    .iter()
-                    .filter(|d| !d.key.starts_with(&prefix))
+                    .requester_documents()
                     .map(|d| format!("<option value=\"{}\">{}</option>", escape(&d.key), escape(&d.name)))
                     .collect();
                 let kinds: String = step
-                    .inputs
-                    .iter()
-                    .chain(step.output.iter())
+                    .items()
                     .filter(|i| i.kind == ItemKind::Document)
                     .filter_map(|i| {
                         i.id.as_deref()

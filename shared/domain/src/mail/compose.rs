@@ -23,9 +23,9 @@ use crate::roles::Role;
 use crate::sop::{Milestone, Procedure};
 use crate::ticket::{StaffRef, Ticket};
 
-/// The visit of the ticket's current step, which decision codes and links are bound to.
-pub fn current_visit(ticket: &Ticket) -> u64 {
-    ticket.current.as_ref().map_or(0, |c| u64::from(c.visit))
+/// A staff member's id as it stands in a mail's key: letters and digits.
+fn recipient_key(to: &StaffRef) -> String {
+    to.id.chars().filter(|c| c.is_ascii_alphanumeric()).collect()
 }
 
 /// What a mail is, for the outbox and the timeline.
@@ -87,7 +87,7 @@ impl Composer<'_> {
 
     /// A one-time decision link for one staff member and one outcome.
     pub fn decision_link(&self, ticket: &Ticket, step: &str, outcome: &str, staff_id: &str) -> String {
-        let visit = current_visit(ticket);
+        let visit = ticket.current_visit();
         let sig = self.keys.decision_link_sig(&ticket.number, step, visit, outcome, staff_id);
         format!(
             "{}/keputusan/{}?s={step}&o={outcome}&v={visit}&p={staff_id}&k={sig}",
@@ -327,7 +327,7 @@ impl Composer<'_> {
             format!(
                 "\nAnda dapat memutuskan langsung dengan membalas email ini. Tulis di baris pertama salah satu dari:\n  {}\nBiarkan kode berikut tetap ada dalam balasan: {}\n{links}",
                 words.join("\n  "),
-                self.keys.decision_code(&ticket.number, &step.id, current_visit(ticket))
+                self.keys.decision_code(&ticket.number, &step.id, ticket.current_visit())
             )
         } else {
             String::new()
@@ -483,7 +483,7 @@ impl Composer<'_> {
             self.agency.zone_label, self.agency.sender_name
         ));
 
-        let recipient_key: String = to.id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let recipient_key = recipient_key(to);
         let (number, key, subject, references) = if alerts.len() == 1 {
             let scope = match &first.scope {
                 crate::sla::Scope::Step { visit, .. } => format!("v{visit}"),
@@ -505,21 +505,35 @@ impl Composer<'_> {
         let mut all_refs = references.clone();
         all_refs.push(message_id.clone());
         let loop_value = if alerts.len() == 1 { number.to_string() } else { "digest".to_string() };
-        let raw = MessageBuilder::new()
-            .from(Address::new_address(Some(self.agency.sender_name.as_str()), self.agency.service_address.as_str()))
-            .to(Address::new_address(Some(to.name.as_str()), to.email.as_str()))
-            .subject(subject.as_str())
-            .message_id(message_id.as_str())
+        let raw = self
+            .staff_mail(to, &subject, &message_id, loop_value, now)
             .in_reply_to(references[0].as_str())
             .references(MessageId::new_list(all_refs.iter().map(String::as_str)))
-            .date(now.as_second())
-            .header(LOOP_HEADER, Raw::new(loop_value))
-            .header("Auto-Submitted", Raw::new("auto-generated"))
-            .header("X-Auto-Response-Suppress", Raw::new("All"))
             .text_body(body)
             .write_to_vec()
             .unwrap_or_default();
         Some(Outgoing { key, kind: MailKind::Escalation, message_id, to: vec![to.email.clone()], subject, raw })
+    }
+
+    /// A generated mail to one staff member, not on a ticket's thread (alerts, notices),
+    /// with the loop-defence headers; `loop_value` goes in the loop header.
+    fn staff_mail<'x>(
+        &'x self,
+        to: &'x StaffRef,
+        subject: &'x str,
+        message_id: &'x str,
+        loop_value: String,
+        now: Timestamp,
+    ) -> MessageBuilder<'x> {
+        MessageBuilder::new()
+            .from(Address::new_address(Some(self.agency.sender_name.as_str()), self.agency.service_address.as_str()))
+            .to(Address::new_address(Some(to.name.as_str()), to.email.as_str()))
+            .subject(subject)
+            .message_id(message_id)
+            .date(now.as_second())
+            .header(LOOP_HEADER, Raw::new(loop_value))
+            .header("Auto-Submitted", Raw::new("auto-generated"))
+            .header("X-Auto-Response-Suppress", Raw::new("All"))
     }
 
     /// Tells an admin what the working-time calendar lacks (no ticket: it is about every
@@ -538,19 +552,11 @@ impl Composer<'_> {
             self.agency.sender_name
         ));
         let keys: Vec<String> = gaps.iter().map(|g| g.key()).collect();
-        let recipient_key: String = to.id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-        let key = format!("calendar-{}-{recipient_key}", keys.join("-"));
+        let key = format!("calendar-{}-{}", keys.join("-"), recipient_key(to));
         let message_id = format!("loket.{key}.{}@{}", now.as_second(), self.agency.mail_domain);
         let subject = "[Loket] Data kalender kerja perlu dilengkapi".to_string();
-        let raw = MessageBuilder::new()
-            .from(Address::new_address(Some(self.agency.sender_name.as_str()), self.agency.service_address.as_str()))
-            .to(Address::new_address(Some(to.name.as_str()), to.email.as_str()))
-            .subject(subject.as_str())
-            .message_id(message_id.as_str())
-            .date(now.as_second())
-            .header(LOOP_HEADER, Raw::new("calendar"))
-            .header("Auto-Submitted", Raw::new("auto-generated"))
-            .header("X-Auto-Response-Suppress", Raw::new("All"))
+        let raw = self
+            .staff_mail(to, &subject, &message_id, "calendar".to_string(), now)
             .text_body(body)
             .write_to_vec()
             .unwrap_or_default();
