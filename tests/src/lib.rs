@@ -143,11 +143,7 @@ pub fn step_fields(
     step: &loket_domain::sop::Step,
     values: &[(&str, &str)],
 ) -> std::collections::BTreeMap<String, String> {
-    values
-        .iter()
-        .filter(|(k, _)| step.inputs.iter().chain(step.output.iter()).any(|i| i.id.as_deref() == Some(*k)))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    values.iter().filter(|(k, _)| step.item(k).is_some()).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 pub fn unique_name(prefix: &str) -> String {

@@ -446,11 +446,7 @@ async fn env() -> Env {
     let Scratch { dynamo, s3, ses, table, bucket, catalog, agency, .. } =
         Scratch::new("loket-faults", "pangkalpinang").await;
     let faults = Faults::default();
-    let staff = agency
-        .staff
-        .iter()
-        .map(|m| (m.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect(), m.email.clone()))
-        .collect();
+    let staff = agency.staff.iter().map(|m| (sla_check::claim_id(&m.id), m.email.clone())).collect();
     Env {
         store: FaultyStore {
             inner: DynamoTicketStore::new(dynamo, table, catalog.clone()),
@@ -486,6 +482,40 @@ impl Env {
             raw_prefix: "raw/".into(),
             limits: email_intake::Limits::default(),
         }
+    }
+
+    /// A 'gangguan-internet-disposisi' request of Monday 08:00 (its first step, the Kabid's
+    /// or Kadis's 'disposisi', takes 10 minutes), stored without faults.
+    async fn open_late_ticket(&self, email: &str, subject: &str) -> Ticket {
+        let wf = loket_domain::Workflow::new(&self.catalog, &self.agency);
+        let requester = loket_domain::ticket::Requester {
+            email: Some(email.into()),
+            name: "PIC".into(),
+            unit: "Dinas Sosial".into(),
+            phone: None,
+        };
+        let created = loket_domain::ports::create_once(&self.store.inner, &unique_name("sla"), "GJI", 2026, |number| {
+            let applied = wf.open(loket_domain::workflow::NewTicket {
+                number,
+                procedure: "gangguan-internet-disposisi".into(),
+                actor: loket_domain::ticket::Actor::requester(&requester),
+                requester: requester.clone(),
+                channel: loket_domain::ticket::Channel::Web,
+                subject: subject.into(),
+                description: String::new(),
+                fields: BTreeMap::new(),
+                documents: Vec::new(),
+                token_hash: String::new(),
+                related: Vec::new(),
+                mail_in: None,
+                at: monday_8(),
+            })?;
+            Ok((applied, Vec::new()))
+        })
+        .await
+        .expect("create");
+        let Created::New(applied, _) = created else { panic!("duplicate") };
+        applied.ticket
     }
 
     fn sla(&self) -> sla_check::Deps<FaultyStore, FaultyMailer> {
@@ -788,38 +818,9 @@ async fn the_transition_api_under_a_store_fault_answers_503_and_changes_nothing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sla_sweep_under_faults_still_alerts_each_step_once() {
     let env = env().await;
-    let wf = loket_domain::Workflow::new(&env.catalog, &env.agency);
-    let procedure = env.catalog.get("gangguan-internet-disposisi").expect("procedure");
     let mut numbers = Vec::new();
     for i in 0..4 {
-        let requester = loket_domain::ticket::Requester {
-            email: Some(format!("pic{i}@dinsos.go.id")),
-            name: "PIC".into(),
-            unit: "Dinas Sosial".into(),
-            phone: None,
-        };
-        let created = loket_domain::ports::create_once(&env.store, &unique_name("sla"), "GJI", 2026, |number| {
-            let applied = wf.open(loket_domain::workflow::NewTicket {
-                number,
-                procedure: procedure.id.clone(),
-                actor: loket_domain::ticket::Actor::requester(&requester),
-                requester: requester.clone(),
-                channel: loket_domain::ticket::Channel::Web,
-                subject: format!("Internet mati {i}"),
-                description: String::new(),
-                fields: BTreeMap::new(),
-                documents: Vec::new(),
-                token_hash: String::new(),
-                related: Vec::new(),
-                mail_in: None,
-                at: monday_8(),
-            })?;
-            Ok((applied, Vec::new()))
-        })
-        .await
-        .expect("create");
-        let Created::New(applied, _) = created else { panic!("duplicate") };
-        numbers.push(applied.ticket.number.clone());
+        numbers.push(env.open_late_ticket(&format!("pic{i}@dinsos.go.id"), &format!("Internet mati {i}")).await.number);
     }
     env.mailer.numbers.lock().expect("lock").extend(numbers.iter().cloned());
     // 'disposisi' (Kabid, Kadis) takes 10 minutes: the warning at 8, the deadline at 10
@@ -894,34 +895,7 @@ async fn the_sla_sweep_under_faults_still_alerts_each_step_once() {
 async fn a_step_finished_while_the_due_index_lags_is_not_escalated() {
     let env = env().await;
     let wf = loket_domain::Workflow::new(&env.catalog, &env.agency);
-    let requester = loket_domain::ticket::Requester {
-        email: Some("pic@dinsos.go.id".into()),
-        name: "PIC".into(),
-        unit: "Dinas Sosial".into(),
-        phone: None,
-    };
-    let created = loket_domain::ports::create_once(&env.store, &unique_name("lag"), "GJI", 2026, |number| {
-        let applied = wf.open(loket_domain::workflow::NewTicket {
-            number,
-            procedure: "gangguan-internet-disposisi".into(),
-            actor: loket_domain::ticket::Actor::requester(&requester),
-            requester: requester.clone(),
-            channel: loket_domain::ticket::Channel::Web,
-            subject: "Internet mati".into(),
-            description: String::new(),
-            fields: BTreeMap::new(),
-            documents: Vec::new(),
-            token_hash: String::new(),
-            related: Vec::new(),
-            mail_in: None,
-            at: monday_8(),
-        })?;
-        Ok((applied, Vec::new()))
-    })
-    .await
-    .expect("create");
-    let Created::New(applied, _) = created else { panic!("duplicate") };
-    let ticket = applied.ticket;
+    let ticket = env.open_late_ticket("pic@dinsos.go.id", "Internet mati").await;
     // 'disposisi' (10 minutes) is late at 8:11; what the index holds a moment before the
     // Kabid finishes the step is the copy a lagging index still answers after it.
     let late = monday_8() + SignedDuration::from_mins(11);

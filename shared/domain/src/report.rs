@@ -195,6 +195,28 @@ mod tests {
         assert_eq!(percentile(&[], 50), 0);
     }
 
+    /// A request (by WhatsApp, from a unit whose name would upset a spreadsheet) opened at `at`.
+    fn opened(wf: &Workflow<'_>, procedure: &str, number: TicketNumber, at: Timestamp) -> Ticket {
+        let requester = Requester { email: None, name: "PIC, \"Dinas\"".into(), unit: "=Dinas".into(), phone: None };
+        wf.open(NewTicket {
+            number,
+            procedure: procedure.into(),
+            actor: Actor::requester(&requester),
+            requester,
+            channel: Channel::Whatsapp,
+            subject: "x".into(),
+            description: String::new(),
+            fields: BTreeMap::new(),
+            documents: Vec::new(),
+            token_hash: String::new(),
+            related: Vec::new(),
+            mail_in: None,
+            at,
+        })
+        .expect("open")
+        .ticket
+    }
+
     #[test]
     fn figures_from_walked_tickets_and_csv() {
         let catalog = Catalog::embedded().expect("catalog");
@@ -204,26 +226,7 @@ mod tests {
         let start: Timestamp = "2026-11-23T00:00:00Z".parse().expect("t"); // 08:00 WITA
         let mut tickets = Vec::new();
         for (i, minutes) in [5i64, 15, 25].iter().enumerate() {
-            let requester =
-                Requester { email: None, name: "PIC, \"Dinas\"".into(), unit: "=Dinas".into(), phone: None };
-            let mut t = wf
-                .open(NewTicket {
-                    number: TicketNumber::new("GJI", 2026, i as u64 + 1).expect("n"),
-                    procedure: procedure.id.clone(),
-                    actor: Actor::requester(&requester),
-                    requester,
-                    channel: Channel::Whatsapp,
-                    subject: "x".into(),
-                    description: String::new(),
-                    fields: BTreeMap::new(),
-                    documents: Vec::new(),
-                    token_hash: String::new(),
-                    related: Vec::new(),
-                    mail_in: None,
-                    at: start,
-                })
-                .expect("open")
-                .ticket;
+            let mut t = opened(&wf, &procedure.id, TicketNumber::new("GJI", 2026, i as u64 + 1).expect("n"), start);
             // The Kasi takes `minutes` over the 10-minute step 'laporan-kasi'.
             let kasi =
                 Actor::staff(&StaffRef { id: "k".into(), name: "K".into(), email: "k@x".into() }, vec![Role::Kasi]);
@@ -257,25 +260,7 @@ mod tests {
         let agency = Agency::embedded("pangkalpinang", &catalog).expect("agency");
         let wf = Workflow::new(&catalog, &agency);
         let start: Timestamp = "2026-11-23T01:00:00Z".parse().expect("t"); // 08:00 WIB
-        let requester = Requester { email: None, name: "PIC".into(), unit: "Dinas".into(), phone: None };
-        let ticket = wf
-            .open(NewTicket {
-                number: TicketNumber::new("UMM", 2026, 1).expect("n"),
-                procedure: "triase".into(),
-                actor: Actor::requester(&requester),
-                requester,
-                channel: Channel::Email,
-                subject: "Minta jaringan".into(),
-                description: String::new(),
-                fields: BTreeMap::new(),
-                documents: Vec::new(),
-                token_hash: String::new(),
-                related: Vec::new(),
-                mail_in: None,
-                at: start,
-            })
-            .expect("open")
-            .ticket;
+        let ticket = opened(&wf, "triase", TicketNumber::new("UMM", 2026, 1).expect("n"), start);
         let helpdesk =
             Actor::staff(&StaffRef { id: "h".into(), name: "H".into(), email: "h@x".into() }, vec![Role::Helpdesk]);
         let route = Action::Route { step: "triase".into(), procedure: "jaringan-intra-kota".into(), note: None };

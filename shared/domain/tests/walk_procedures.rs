@@ -49,6 +49,11 @@ fn document(number: &TicketNumber, kind: &str, at: Timestamp) -> Document {
 }
 
 fn open(wf: &Workflow<'_>, procedure: &str, at: Timestamp) -> Ticket {
+    open_with(wf, procedure, at, Vec::new())
+}
+
+/// Opens number 1 of the procedure's service, with the requester's documents.
+fn open_with(wf: &Workflow<'_>, procedure: &str, at: Timestamp, documents: Vec<Document>) -> Ticket {
     let number = TicketNumber::new(&wf.catalog.get(procedure).expect("procedure").service, 2026, 1).expect("number");
     let applied = wf
         .open(NewTicket {
@@ -59,7 +64,7 @@ fn open(wf: &Workflow<'_>, procedure: &str, at: Timestamp) -> Ticket {
             subject: "Permohonan".into(),
             description: "Mohon dibantu".into(),
             fields: BTreeMap::new(),
-            documents: Vec::new(),
+            documents,
             token_hash: "hash".into(),
             actor: Actor::requester(&requester()),
             related: Vec::new(),
@@ -761,24 +766,7 @@ fn the_requesters_own_letter_can_be_taken_as_the_steps_document() {
         uploaded_at: at,
         public: true,
     };
-    let ticket = wf
-        .open(NewTicket {
-            number: number.clone(),
-            procedure: "jaringan-intra-provinsi".into(),
-            requester: requester(),
-            channel: Channel::Web,
-            subject: "Permohonan jaringan intra".into(),
-            description: String::new(),
-            fields: BTreeMap::new(),
-            documents: vec![letter.clone()],
-            token_hash: "hash".into(),
-            actor: Actor::requester(&requester()),
-            related: Vec::new(),
-            mail_in: None,
-            at,
-        })
-        .expect("opens")
-        .ticket;
+    let ticket = open_with(&wf, "jaringan-intra-provinsi", at, vec![letter.clone()]);
     assert_eq!(ticket.current_step(), Some("pemeriksaan-kelengkapan"));
     let later = at + SignedDuration::from_mins(1);
     assert!(wf.allowed_actions(&ticket, &[Role::Koordinator]).contains(&"use_document"));
